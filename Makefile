@@ -1,0 +1,20 @@
+PYTHON ?= python3
+
+.PHONY: install test lint demo bench
+
+install:
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+test:
+	$(PYTHON) -m pytest -q
+
+lint:
+	$(PYTHON) -m ruff check reactor tests examples benchmarks
+	$(PYTHON) -m ruff format --check reactor tests examples benchmarks
+	$(PYTHON) -m mypy
+
+demo:
+	$(PYTHON) examples/checkout.py
+
+bench:
+	$(PYTHON) benchmarks/engine.py

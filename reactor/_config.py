@@ -1,0 +1,94 @@
+"""Process-wide settings: ``reactor.configure(...)``."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ._dsl import NOTHING
+from ._log import Middleware
+from .storage import MemoryStorage, RedisStorage, Storage
+
+__all__ = ["Settings", "configure", "settings", "storage_for"]
+
+
+@attrs.define
+class Settings:
+    """What :func:`configure` sets. Read it through :data:`settings`."""
+
+    storage: Storage | None = None
+    lease_seconds: float = 30.0
+    checkpoint_after: float = 0.05
+    max_payload_bytes: int = 1 << 20
+    early_payload_ttl: float = 24 * 3600.0
+    middleware: tuple[Middleware, ...] = ()
+    clock: Callable[[], float] = time.time
+
+
+settings = Settings()
+_default_lock = threading.Lock()
+_default: Storage | None = None
+
+
+def configure(
+    *,
+    storage: Storage | None = NOTHING,
+    lease_seconds: float = NOTHING,
+    checkpoint_after: float = NOTHING,
+    max_payload_bytes: int = NOTHING,
+    early_payload_ttl: float = NOTHING,
+    middleware: Sequence[Middleware] = NOTHING,
+    clock: Callable[[], float] = NOTHING,
+) -> Settings:
+    """Set process-wide options; options left out keep their value.
+
+    Args:
+        storage: Where executions live for reactors that set no ``storage`` of their
+            own. Default: ``RedisStorage.from_url($REACTOR_REDIS_URL)`` when that variable
+            is set, else one shared :class:`MemoryStorage`. ``None`` restores the default.
+        lease_seconds: Length of a running execution's lease; a worker recovers an
+            execution whose lease ran out (its process died).
+        checkpoint_after: On durable storage, a step in flight for this long makes the
+            execution checkpoint (and take its lease), so a crash loses at most the
+            steps of the last moments.
+        max_payload_bytes: Largest encoded payload, input set or result accepted.
+        early_payload_ttl: Seconds an early payload waits for its execution.
+        middleware: Callables ``hook(event, fields)`` given every transition event.
+        clock: Source of unix time for deadlines (tests pass a controllable clock).
+
+    Returns:
+        The settings now in force.
+    """
+    given: dict[str, Any] = {
+        "storage": storage,
+        "lease_seconds": lease_seconds,
+        "checkpoint_after": checkpoint_after,
+        "max_payload_bytes": max_payload_bytes,
+        "early_payload_ttl": early_payload_ttl,
+        "middleware": tuple(middleware) if middleware is not NOTHING else NOTHING,
+        "clock": clock,
+    }
+    for name, value in given.items():
+        if value is not NOTHING:
+            setattr(settings, name, value)
+    return settings
+
+
+def storage_for(reactor: type) -> Storage:
+    """The storage a reactor class uses: its own, the configured one, or the default."""
+    own = getattr(reactor, "storage", None)
+    if isinstance(own, Storage):
+        return own
+    if settings.storage is not None:
+        return settings.storage
+    global _default
+    with _default_lock:
+        if _default is None:
+            url = os.environ.get("REACTOR_REDIS_URL")
+            _default = RedisStorage.from_url(url) if url else MemoryStorage()
+        return _default

@@ -1,0 +1,178 @@
+"""What callers get back: :class:`Execution` and the records it carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._status import Status
+
+if TYPE_CHECKING:
+    from ._reactor import Reactor
+
+__all__ = ["Context", "Execution", "FailureInfo", "PendingInterrupt", "RollbackFailure"]
+
+
+@attrs.frozen
+class RollbackFailure:
+    """A ``compensate`` or ``undo`` that raised during rollback (the rollback went on).
+
+    Attributes:
+        step: Path of the step whose hook failed.
+        kind: ``"compensate"`` or ``"undo"``.
+        message: ``"ExceptionType: message"`` of what it raised.
+    """
+
+    step: str
+    kind: str
+    message: str
+
+
+@attrs.frozen
+class FailureInfo:
+    """Why an execution failed.
+
+    Attributes:
+        step: Path of the step that failed (``"payment.charge"`` inside a child), or
+            ``None`` when the failure is not a step's (e.g. an undo request's rollback).
+        message: The exception's message.
+        type: The exception's class name, e.g. ``"ValueError"`` or ``"InterruptTimeout"``.
+        traceback: The formatted traceback, when there is one.
+        rollback_failures: Hooks that failed while rolling back.
+    """
+
+    step: str | None
+    message: str
+    type: str
+    traceback: str | None = None
+    rollback_failures: list[RollbackFailure] = attrs.Factory(list)
+
+
+@attrs.frozen
+class PendingInterrupt:
+    """An interrupt the execution waits on.
+
+    Attributes:
+        step: Its path: ``"approval"``, or ``"payment.approval"``, ``"lines[3].approval"``
+            inside children.
+        correlation_id: The business key it can be resumed by, if declared.
+        request: What the interrupt's body returned (shown to whoever resumes).
+        schema: The JSON Schema a payload must satisfy, if declared.
+        deadline: When it times out (UTC), if it has a timeout.
+        attempts_left: Strict resumes with an invalid payload still allowed before the
+            execution is cancelled (``None``: unlimited).
+    """
+
+    step: str
+    correlation_id: str | None
+    request: Any
+    schema: Mapping[str, Any] | None
+    deadline: dt.datetime | None
+    attempts_left: int | None
+
+
+@attrs.frozen
+class Context:
+    """The run context, injected into any step callable that takes ``context``.
+
+    Attributes:
+        execution_id: Id of the (root) execution.
+        step: Path of the step being run.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        idempotency_key: ``f"{execution_id}:{step}"``: stable across retries, resumes and
+            crash recovery, for the external APIs a step calls.
+        reactor: Name of the root reactor.
+    """
+
+    execution_id: str
+    step: str
+    attempt: int
+    reactor: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution_id}:{self.step}"
+
+
+@attrs.frozen
+class Execution:
+    """A snapshot of one execution of a reactor, as stored after the last state change.
+
+    Returned by ``run``, ``resume``, ``find``, ``cancel`` and ``undo``; it does not
+    change by itself: call ``find`` again for news.
+
+    Attributes:
+        id: The execution id (uuid4 hex unless chosen by the caller).
+        reactor: The reactor class.
+        status: Where the execution is in its life.
+        result: The result (the ``returns`` step's, else the last declared step's) once
+            completed, else ``None``.
+        results: ``{step_path: result}`` of the completed steps.
+        error: Why it failed, or ``None``.
+        interrupts: The interrupts it waits on.
+        reason: Why it was halted or cancelled (``"max_attempts"``, ``"undo"``, yours...).
+        validation_errors: Set by a flexible :meth:`resume` whose payload was invalid:
+            one ``{"path", "message"}`` dict per violation; otherwise empty.
+        created_at: When it started (UTC).
+        updated_at: When it was last stored (UTC).
+    """
+
+    id: str
+    reactor: type[Reactor]
+    status: Status
+    result: Any = None
+    results: Mapping[str, Any] = attrs.Factory(dict)
+    error: FailureInfo | None = None
+    interrupts: list[PendingInterrupt] = attrs.Factory(list)
+    reason: str | None = None
+    validation_errors: list[dict[str, str]] = attrs.Factory(list)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Whether it waits on interrupts."""
+        return self.status is Status.PAUSED
+
+    @property
+    def completed(self) -> bool:
+        """Whether every step ran."""
+        return self.status is Status.COMPLETED
+
+    @property
+    def failed(self) -> bool:
+        """Whether a step failed (its completed steps were rolled back)."""
+        return self.status is Status.FAILED
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether it was cancelled (by ``cancel``, ``undo`` or exhausted attempts)."""
+        return self.status is Status.CANCELLED
+
+    @property
+    def halted(self) -> bool:
+        """Whether a step returned ``Halt``."""
+        return self.status is Status.HALTED
+
+    def resume(self, payload: Any, *, step: str | None = None) -> Execution:
+        """Flexible resume: an invalid payload returns the still-paused execution with
+        :attr:`validation_errors` set, counting no attempt.
+
+        Otherwise as :meth:`Reactor.resume`: raises ``NotPaused``, ``NotPending``,
+        ``AmbiguousStep``, ``AlreadyResumed``.
+        """
+        from ._sync import run_sync
+
+        return run_sync(self.aresume(payload, step=step))
+
+    async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
+        """Async twin of :meth:`resume`."""
+        from ._executor import resume
+
+        return await resume(self.reactor, self.id, payload, step=step, strict=False)
+
+    def __repr__(self) -> str:
+        return f"<Execution {self.reactor.__qualname__} {self.id} {self.status.value}>"

@@ -1,0 +1,1491 @@
+"""The async core: run a plan, roll it back, pause it, and act on stored executions.
+
+One :class:`Run` holds the state of one execution in this process. Its body (inputs,
+results, undo stack, pending interrupts, child frames) is stored as opaque JSON in a
+:class:`~reactor.storage.StoredExecution` and written with compare-and-set, so every
+action on an execution -- run, resume, cancel, undo, timeout, recovery -- follows the
+same pattern: load, decide, write against the version read, and on a conflict reload
+and decide again.
+
+Steps never run twice because of concurrent callers: whoever moves an execution from
+``PAUSED`` to ``RUNNING`` owns it (a random ``owner`` token in the body), and a writer
+that finds another owner's token stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import functools
+import inspect
+import json
+import random
+import traceback
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._codec import default_codec
+from ._config import settings, storage_for
+from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
+from ._execution import Context, Execution, FailureInfo, PendingInterrupt, RollbackFailure
+from ._graph import Binding, Call, Node, Plan
+from ._log import emitter
+from ._status import Status
+from ._sync import owns_running_loop
+from .errors import (
+    AlreadyResumed,
+    AmbiguousStep,
+    CorrelationConflict,
+    DefinitionChanged,
+    ExecutionNotFound,
+    InputInvalid,
+    InterruptTimeout,
+    NotPaused,
+    NotPending,
+    PayloadInvalid,
+    ReactorError,
+    SerializationError,
+    StorageError,
+)
+from .storage._base import (
+    CorrelationTaken,
+    EarlyPayloadWaiting,
+    Storage,
+    StoredExecution,
+    WriteConflict,
+)
+
+if TYPE_CHECKING:
+    from ._reactor import Reactor
+
+__all__ = ["cancel", "find", "recover", "resume", "start", "undo"]
+
+_codec = default_codec
+# Sync steps leave the event loop on their own pool so a map of blocking elements is not
+# throttled by the loop's small default executor.
+_step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="reactor-step")
+# Runs alive in this process, so a cancel from the same process stops them before
+# their next step without waiting for a storage round trip.
+_live_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
+_CAS_ATTEMPTS = 50
+
+
+class _ArgumentError(Exception):
+    """An argument could not be resolved: not retried, not compensated."""
+
+
+def _plan(cls: type) -> Plan:
+    plan: Plan = cls.__reactor_plan__  # type: ignore[attr-defined]
+    return plan
+
+
+def _dig(value: Any, path: Sequence[str | int]) -> Any:
+    for key in path:
+        try:
+            if isinstance(value, Mapping):
+                value = value[key]
+            elif isinstance(key, int) and isinstance(value, Sequence):
+                value = value[key]
+            else:
+                value = getattr(value, str(key))
+        except (KeyError, IndexError, AttributeError, TypeError) as exc:
+            raise _ArgumentError(f"cannot follow {key!r} in {type(value).__name__}") from exc
+    return value
+
+
+def _failure(step: str | None, exc: BaseException) -> FailureInfo:
+    detail = exc.detail if isinstance(exc, ReactorError) else str(exc)
+    return FailureInfo(
+        step=step,
+        message=detail,
+        type=type(exc).__name__,
+        traceback="".join(traceback.format_exception(exc)) if exc.__traceback__ else None,
+    )
+
+
+def _failure_json(info: FailureInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {**attrs.asdict(info, recurse=False), "rollback_failures": [attrs.asdict(f) for f in info.rollback_failures]}
+
+
+def _failure_from_json(data: dict[str, Any] | None) -> FailureInfo | None:
+    if data is None:
+        return None
+    return FailureInfo(**{**data, "rollback_failures": [RollbackFailure(**f) for f in data["rollback_failures"]]})
+
+
+def _schema_errors(node: Node, payload: Any) -> list[dict[str, str]]:
+    if node.validator is None:
+        return []
+    return [
+        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
+        for e in sorted(node.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``"lines[3].approve"`` -> ``("lines[3].", "approve")``."""
+    prefix, _, name = path.rpartition(".")
+    return (prefix + "." if prefix else ""), name
+
+
+def _plan_at(root: Plan, prefix: str) -> Plan | None:
+    """The plan of the frame at ``prefix`` (``""``, ``"payment."``, ``"lines[3].x."``)."""
+    plan: Plan | None = root
+    for part in prefix.split(".")[:-1]:
+        node = plan.nodes.get(part.partition("[")[0]) if plan else None
+        if node is None or node.child is None or (("[" in part) != (node.kind == "map")):
+            return None
+        plan = node.child
+    return plan
+
+
+def _map_group(path: str, start: int) -> tuple[str, int] | None:
+    """The first map element at or after ``start`` in ``path``: (map path, index)."""
+    bracket = path.find("[", start)
+    if bracket < 0:
+        return None
+    close = path.index("]", bracket)
+    return path[:bracket], int(path[bracket + 1 : close])
+
+
+def _undo_order(paths: Sequence[str], start: int = 0) -> list[str]:
+    """Newest first, except that the steps of a map are undone element by element,
+    highest index first (newest first within an element), where the map's newest
+    step stands."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+    for path in reversed(paths):
+        group = _map_group(path, start)
+        if group is None:
+            ordered.append(path)
+            continue
+        map_path = group[0]
+        if map_path in seen:
+            continue
+        seen.add(map_path)
+        by_index: dict[int, list[str]] = {}
+        for p in paths:
+            g = _map_group(p, start)
+            if g is not None and g[0] == map_path:
+                by_index.setdefault(g[1], []).append(p)
+        for index in sorted(by_index, reverse=True):
+            inner_start = len(f"{map_path}[{index}].")
+            ordered.extend(_undo_order(by_index[index], inner_start))
+    return ordered
+
+
+@attrs.define(eq=False)
+class _Scope:
+    """Where a failure stops work: the whole run, or one element of a
+    ``map_(fail_fast=False)``."""
+
+    parent: _Scope | None = None
+    failure: tuple[str, BaseException] | None = None
+    failed: list[tuple[Frame, Node, str, BaseException, bool]] = attrs.Factory(list)
+
+    def stopped(self) -> bool:
+        scope: _Scope | None = self
+        while scope is not None:
+            if scope.failure is not None:
+                return True
+            scope = scope.parent
+        return False
+
+
+@attrs.define(eq=False)
+class Frame:
+    """One reactor being run inside an execution: the root, or a compose/map child."""
+
+    plan: Plan
+    prefix: str
+    inputs: dict[str, Any]
+    instance: Any
+    scope: _Scope
+    max_concurrency: int | None
+
+
+@attrs.define
+class _Pending:
+    path: str
+    correlation_id: str | None
+    request: Any
+    request_tree: Any
+    deadline: float | None
+    strategy: str
+    attempts_left: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cid": self.correlation_id,
+            "request": self.request_tree,
+            "deadline": self.deadline,
+            "strategy": self.strategy,
+            "attempts_left": self.attempts_left,
+        }
+
+    @classmethod
+    def from_json(cls, path: str, data: dict[str, Any]) -> _Pending:
+        return cls(
+            path,
+            data["cid"],
+            _codec.decode(data["request"]),
+            data["request"],
+            data["deadline"],
+            data["strategy"],
+            data["attempts_left"],
+        )
+
+
+class Run:
+    """The in-process state of one execution, and the machinery that advances it."""
+
+    def __init__(
+        self,
+        cls: type[Reactor],
+        execution_id: str,
+        storage: Storage,
+        inputs: dict[str, Any],
+        *,
+        max_concurrency: int | None = None,
+        interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self.cls = cls
+        self.plan = _plan(cls)
+        self.id = execution_id
+        self.storage = storage
+        self.handler = interrupt_handler
+        self.idempotency_key = idempotency_key
+        self.root = Frame(
+            self.plan,
+            "",
+            inputs,
+            object.__new__(cls),
+            _Scope(),
+            max_concurrency if max_concurrency is not None else self.plan.max_concurrency,
+        )
+        self.frames: dict[str, Frame] = {"": self.root}
+        self.frame_trees: dict[str, Any] = {}
+        self.inputs_tree: Any = None
+        self.results: dict[str, Any] = {}
+        self.trees: dict[str, Any] = {}
+        self.done: list[str] = []
+        self.undo_stack: list[str] = []
+        self.pending: dict[str, _Pending] = {}
+        self.resolved: set[str] = set()
+        self.element_failures: dict[str, dict[str, Any]] = {}
+        self.status = Status.RUNNING
+        self.reason: str | None = None
+        self.error: FailureInfo | None = None
+        self.version = 0
+        self.created_at = settings.clock()
+        self.updated_at = self.created_at
+        self.owner = uuid.uuid4().hex
+        self.halt_reason: str | None = None
+        self.cancel_reason: str | None = None
+        self.lost = False
+        self.dirty = True
+        self.active_tasks = 0
+        self.inline_sync = False
+        self.log = emitter(settings.middleware, reactor=self.plan.name, execution_id=execution_id)
+        self._write_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ storage
+
+    def body(self) -> str:
+        text = json.dumps(
+            {
+                "inputs": self.inputs_tree,
+                "results": self.trees,
+                "done": self.done,
+                "undo": self.undo_stack,
+                "pending": {p: v.to_json() for p, v in self.pending.items()},
+                "resolved": sorted(self.resolved),
+                "frames": self.frame_trees,
+                "element_failures": self.element_failures,
+                "error": _failure_json(self.error),
+                "halt_reason": self.halt_reason,
+                "owner": self.owner,
+                "idempotency_key": self.idempotency_key,
+                "version": getattr(self.cls, "version", None),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return text
+
+    def envelope(self) -> StoredExecution:
+        paused = self.status is Status.PAUSED
+        deadlines = [
+            p.deadline for p in self.pending.values() if p.deadline is not None and p.strategy == "active"
+        ]
+        lease = (
+            settings.clock() + settings.lease_seconds
+            if self.status is Status.RUNNING and self.storage.durable
+            else None
+        )
+        return StoredExecution(
+            id=self.id,
+            reactor=self.plan.name,
+            status=self.status,
+            version=self.version,
+            body=self.body(),
+            correlation_ids=tuple(
+                p.correlation_id for p in self.pending.values() if p.correlation_id is not None
+            ),
+            deadline=min(deadlines) if paused and deadlines else None,
+            lease_expires=lease,
+            reason=self.reason,
+            created_at=self.created_at,
+        )
+
+    async def write(self) -> None:
+        """One compare-and-set write of the current state.
+
+        Raises:
+            WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
+        """
+        async with self._write_lock:
+            stored = await self.storage.write(self.envelope(), expected_version=self.version)
+            self.version = stored.version
+            self.updated_at = stored.updated_at
+            self.dirty = False
+
+    @classmethod
+    def from_stored(cls, reactor: type[Reactor], stored: StoredExecution) -> Run:
+        """Rebuild a run from storage.
+
+        Raises:
+            DefinitionChanged: the stored execution names steps the class no longer has.
+        """
+        plan = _plan(reactor)
+        try:
+            body = json.loads(stored.body)
+        except ValueError as exc:
+            raise StorageError("stored body is not JSON", reactor=plan.name, execution_id=stored.id) from exc
+        run = cls(reactor, stored.id, storage_for(reactor), {}, idempotency_key=body["idempotency_key"])
+        run.inputs_tree = body["inputs"]
+        run.root.inputs = _codec.decode(body["inputs"])
+        run.status = stored.status
+        run.reason = stored.reason
+        run.version = stored.version
+        run.created_at = stored.created_at
+        run.updated_at = stored.updated_at
+        run.owner = body["owner"]
+        run.error = _failure_from_json(body["error"])
+        run.halt_reason = body.get("halt_reason")
+        run.frame_trees = body["frames"]
+        run.element_failures = body["element_failures"]
+        for prefix in run.frame_trees:
+            if _plan_at(plan, prefix) is None:
+                raise DefinitionChanged(
+                    f"the stored execution has a child at {prefix[:-1]!r}, which {plan.name} no longer declares",
+                    reactor=plan.name,
+                    execution_id=stored.id,
+                    step=prefix[:-1],
+                )
+        for path in [*body["done"], *body["pending"]]:
+            run.node_at(path)
+        run.trees = body["results"]
+        run.results = {path: run._decode_result(path, tree) for path, tree in run.trees.items()}
+        run.done = body["done"]
+        run.undo_stack = body["undo"]
+        run.pending = {p: _Pending.from_json(p, v) for p, v in body["pending"].items()}
+        run.resolved = set(body["resolved"])
+        return run
+
+    def _decode_result(self, path: str, tree: Any) -> Any:
+        prefix, name = _split(path)
+        plan = _plan_at(self.plan, prefix)
+        return _codec.decode(tree, plan.result_hint(name) if plan else None)
+
+    def node_at(self, path: str) -> Node:
+        """The node a step path names.
+
+        Raises:
+            DefinitionChanged: the class no longer declares it.
+        """
+        prefix, name = _split(path)
+        plan = _plan_at(self.plan, prefix)
+        node = plan.nodes.get(name) if plan is not None else None
+        if node is None:
+            raise DefinitionChanged(
+                f"the stored execution refers to step {path!r}, which {self.plan.name} no longer declares",
+                reactor=self.plan.name,
+                execution_id=self.id,
+                step=path,
+            )
+        return node
+
+    def frame_at(self, prefix: str) -> Frame:
+        frame = self.frames.get(prefix)
+        if frame is None:
+            plan = _plan_at(self.plan, prefix)
+            assert plan is not None  # checked when loaded
+            frame = Frame(
+                plan,
+                prefix,
+                _codec.decode(self.frame_trees[prefix]),
+                object.__new__(plan.reactor),
+                self.root.scope,
+                plan.max_concurrency,
+            )
+            self.frames[prefix] = frame
+        return frame
+
+    async def store(self) -> None:
+        """Write the state, absorbing what other writers did in between.
+
+        On a conflict, payloads delivered to pending interrupts are merged in, a
+        cancellation is noted in :attr:`cancel_reason`, and a foreign owner sets
+        :attr:`lost`; the write is then retried unless the run was lost.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                await self.write()
+                return
+            except WriteConflict as conflict:
+                self.merge(conflict.current)
+                if self.lost:
+                    return
+        raise StorageError("too many concurrent writers", reactor=self.plan.name, execution_id=self.id)
+
+    def merge(self, current: StoredExecution | None) -> bool:
+        """Adopt what another writer stored; return whether new payloads arrived."""
+        if current is None:
+            self.lost = True
+            return False
+        body = json.loads(current.body)
+        self.version = current.version
+        if body["owner"] != self.owner:
+            self.lost = True
+            return False
+        if current.status.finished and self.status is not current.status:
+            self.cancel_reason = current.reason or current.status.value
+        arrived = False
+        for path in body["resolved"]:
+            if path not in self.resolved and path in body["results"]:
+                tree = body["results"][path]
+                self.resolve(path, self._decode_result(path, tree), tree)
+                arrived = True
+        for path, data in body["pending"].items():
+            if path in self.pending:
+                self.pending[path].attempts_left = data["attempts_left"]
+        return arrived
+
+    # --------------------------------------------------------------- recording
+
+    def record(self, path: str, value: Any, *, undoable: bool) -> None:
+        try:
+            tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot encode the result ({type(value).__name__}): {exc}",
+                reactor=self.plan.name,
+                execution_id=self.id,
+                step=path,
+            ) from exc
+        self.results[path] = value
+        self.trees[path] = tree
+        self.done.append(path)
+        if undoable:
+            self.undo_stack.append(path)
+        self.dirty = True
+
+    def resolve(self, path: str, payload: Any, tree: Any = NOTHING) -> None:
+        """Make ``payload`` the result of the pending interrupt at ``path``."""
+        if tree is NOTHING:
+            tree = _codec.encode(payload, reactor=self.plan.name, execution_id=self.id, step=path)
+        self.pending.pop(path, None)
+        self.resolved.add(path)
+        self.results[path] = payload
+        self.trees[path] = tree
+        self.done.append(path)
+        self.dirty = True
+
+    def fail(self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool) -> None:
+        frame.scope.failed.append((frame, node, path, exc, compensate))
+        if frame.scope.failure is None:
+            frame.scope.failure = (path, exc)
+        self.log("reactor.step.failed", step=path, error=f"{type(exc).__name__}: {exc}")
+
+    def stopping(self, scope: _Scope) -> bool:
+        return (
+            self.lost
+            or self.halt_reason is not None
+            or self.cancel_reason is not None
+            or scope.stopped()
+        )
+
+    # ----------------------------------------------------------------- calling
+
+    def bind(
+        self,
+        frame: Frame,
+        call: Call,
+        path: str,
+        *,
+        attempt: int = 1,
+        own: Any = None,
+        error: BaseException | None = None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        for b in call.bindings:
+            kwargs[b.param] = self.value(frame, b, path, attempt=attempt, own=own, error=error)
+        return kwargs
+
+    def value(
+        self,
+        frame: Frame,
+        b: Binding,
+        path: str,
+        *,
+        attempt: int = 1,
+        own: Any = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        kind = b.kind
+        if kind == "result":
+            v = self.results[frame.prefix + b.name]
+        elif kind == "input":
+            v = frame.inputs[b.name]
+        elif kind == "value":
+            v = b.constant
+        elif kind == "context":
+            v = Context(self.id, path, attempt, self.plan.name)
+        elif kind == "own_result":
+            v = own
+        else:
+            v = error
+        if b.path:
+            try:
+                v = _dig(v, b.path)
+            except _ArgumentError as exc:
+                raise _ArgumentError(f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})") from exc
+        if b.hint is not None:
+            try:
+                v = _codec.structure(v, b.hint)
+            except Exception as exc:
+                raise _ArgumentError(f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}") from exc
+        return v
+
+    async def invoke(self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        fn = functools.partial(call.fn, frame.instance) if call.method else call.fn
+        if call.is_async:
+            if timeout is None:
+                return await fn(**kwargs)
+            return await asyncio.wait_for(fn(**kwargs), timeout)
+        if self.inline_sync and timeout is None and self.active_tasks == 0:
+            # Nothing else can run on the facade's private loop meanwhile: calling inline
+            # saves a thread hop (~50 µs) per step.
+            return fn(**kwargs)
+        future = asyncio.get_running_loop().run_in_executor(_step_threads, functools.partial(fn, **kwargs))
+        if timeout is None:
+            return await future
+        return await asyncio.wait_for(future, timeout)
+
+    # --------------------------------------------------------------- scheduling
+
+    async def run_frame(self, frame: Frame) -> tuple[bool, Any]:
+        """Run what can run in ``frame``; return (complete, its result)."""
+        nodes = frame.plan.nodes
+        prefix = frame.prefix
+        results = self.results
+        waiting: dict[str, int] = {}
+        ready: deque[str] = deque()
+        for name, node in nodes.items():
+            if prefix + name in results:
+                continue
+            count = sum(1 for d in node.deps if prefix + d not in results)
+            waiting[name] = count
+            if count == 0:
+                ready.append(name)
+        if not waiting:
+            returns = frame.plan.returns
+            return True, (results[prefix + returns] if returns else None)
+        running: dict[asyncio.Task[bool | None], str] = {}
+        limit = frame.max_concurrency
+        remaining = len(waiting)
+
+        def settle(name: str, complete: bool | None) -> None:
+            nonlocal remaining
+            if not complete:
+                return
+            remaining -= 1
+            for dependent in nodes[name].dependents:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    ready.append(dependent)
+
+        try:
+            while True:
+                while ready and (limit is None or len(running) < limit) and not self.stopping(frame.scope):
+                    name = ready.popleft()
+                    if not running and not ready:
+                        settle(name, await self.run_node(frame, nodes[name]))
+                    else:
+                        task = asyncio.ensure_future(self.run_node(frame, nodes[name]))
+                        self.active_tasks += 1
+                        task.add_done_callback(self._task_done)
+                        running[task] = name
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    settle(running.pop(task), task.result())
+        finally:
+            for task in running:
+                task.cancel()
+        if remaining == 0 and not self.stopping(frame.scope):
+            returns = frame.plan.returns
+            return True, (results[prefix + returns] if returns else None)
+        return False, None
+
+    def _task_done(self, _: asyncio.Future[Any]) -> None:
+        self.active_tasks -= 1
+
+    async def run_node(self, frame: Frame, node: Node) -> bool | None:
+        """Run one node; ``True``: completed, ``False``: waits on an interrupt,
+        ``None``: failed or stopped."""
+        path = frame.prefix + node.name
+        if self.stopping(frame.scope):
+            return None
+        try:
+            if node.kind == "step":
+                return await self.run_step(frame, node, path)
+            if node.kind == "interrupt":
+                return await self.reach_interrupt(frame, node, path)
+            if node.kind == "compose":
+                return await self.run_compose(frame, node, path)
+            return await self.run_map(frame, node, path)
+        except _ArgumentError as exc:
+            self.fail(frame, node, path, exc, compensate=False)
+        except InputInvalid as exc:
+            self.fail(frame, node, path, exc, compensate=False)
+        return None
+
+    async def run_step(self, frame: Frame, node: Node, path: str) -> bool | None:
+        decl = node.decl
+        call = node.call
+        assert call is not None
+        attempt = 0
+        log = self.log
+        while True:
+            attempt += 1
+            kwargs = self.bind(frame, call, path, attempt=attempt)
+            log("reactor.step.started", step=path, attempt=attempt)
+            try:
+                value = await self.invoke(call, frame, kwargs, decl.timeout)
+            except Exception as exc:
+                if attempt <= decl.retries and isinstance(exc, decl.retry_on):
+                    delay = self._delay(decl.backoff, decl.base_delay, decl.max_delay, decl.jitter, attempt)
+                    log("reactor.step.retrying", step=path, attempt=attempt, delay=delay, error=repr(exc))
+                    if delay:
+                        await asyncio.sleep(delay)
+                    if self.stopping(frame.scope):
+                        return None
+                    continue
+                self.fail(frame, node, path, exc, compensate=True)
+                return None
+            break
+        if isinstance(value, Halt):
+            self.halt_reason = value.reason or path
+            log("reactor.step.halted", step=path, reason=value.reason)
+            return None
+        skipped = isinstance(value, Skip)
+        if skipped:
+            value = value.value
+        try:
+            self.record(path, value, undoable=node.undo is not None and not skipped)
+        except SerializationError as exc:
+            self.fail(frame, node, path, exc, compensate=True)
+            return None
+        log("reactor.step.completed", step=path, attempt=attempt)
+        return True
+
+    @staticmethod
+    def _delay(backoff: str, base: float, cap: float | None, jitter: float, attempt: int) -> float:
+        if backoff == "exponential":
+            delay = base * 2 ** (attempt - 1)
+        elif backoff == "linear":
+            delay = base * attempt
+        else:
+            delay = base
+        if cap is not None:
+            delay = min(delay, cap)
+        if jitter:
+            delay += delay * jitter * random.random()
+        return delay
+
+    async def reach_interrupt(self, frame: Frame, node: Node, path: str) -> bool | None:
+        if path in self.pending:
+            return False
+        decl = node.decl
+        request = None
+        if node.call is not None:
+            request = await self.invoke(node.call, frame, self.bind(frame, node.call, path), None)
+        correlation_id = None
+        if node.correlation is not None:
+            correlation_id = str(node.correlation.fn(**self.bind(frame, node.correlation, path)))
+        try:
+            tree = _codec.encode(request, reactor=self.plan.name, execution_id=self.id, step=path)
+        except SerializationError as exc:
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
+        pending = _Pending(
+            path,
+            correlation_id,
+            request,
+            tree,
+            settings.clock() + decl.timeout if decl.timeout is not None else None,
+            decl.strategy,
+            decl.max_attempts,
+        )
+        self.log("reactor.interrupt.reached", step=path, correlation_id=correlation_id)
+        if self.handler is not None:
+            payload = self.handler(self.public_pending(pending))
+            if inspect.isawaitable(payload):
+                payload = await payload
+            if payload is not None:
+                errors = _schema_errors(node, payload)
+                if errors:
+                    exc = PayloadInvalid(
+                        "the interrupt_handler returned an invalid payload",
+                        errors=errors,
+                        attempts_left=None,
+                        reactor=self.plan.name,
+                        execution_id=self.id,
+                        step=path,
+                    )
+                    self.fail(frame, node, path, exc, compensate=False)
+                    return None
+                self.resolve(path, payload)
+                self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
+                return True
+        self.pending[path] = pending
+        self.dirty = True
+        return False
+
+    def child_frame(self, parent: Frame, node: Node, prefix: str, extra: Mapping[str, Any], scope: _Scope) -> Frame:
+        frame = self.frames.get(prefix)
+        if frame is not None:
+            return frame
+        assert node.child is not None
+        if prefix in self.frame_trees:
+            inputs = _codec.decode(self.frame_trees[prefix])
+        else:
+            given = {b.param: self.value(parent, b, prefix[:-1]) for b in node.child_inputs}
+            given.update(extra)
+            inputs = validate_inputs(node.child, given, execution_id=self.id, step=prefix[:-1])
+            self.frame_trees[prefix] = _codec.encode(inputs, reactor=self.plan.name, execution_id=self.id, step=prefix[:-1])
+        frame = Frame(node.child, prefix, inputs, object.__new__(node.child.reactor), scope, node.child.max_concurrency)
+        self.frames[prefix] = frame
+        return frame
+
+    async def run_compose(self, frame: Frame, node: Node, path: str) -> bool | None:
+        child = self.child_frame(frame, node, path + ".", {}, frame.scope)
+        complete, value = await self.run_frame(child)
+        if not complete:
+            return None if self.stopping(frame.scope) else False
+        self.record(path, value, undoable=False)
+        self.log("reactor.step.completed", step=path)
+        return True
+
+    async def run_map(self, frame: Frame, node: Node, path: str) -> bool | None:
+        assert node.over is not None
+        items = self.value(frame, node.over, path)
+        if not isinstance(items, list | tuple):
+            raise _ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
+        decl = node.decl
+        results: dict[int, Any] = {}
+        failures: list[MapFailure] = []
+        todo: deque[int] = deque()
+        for index in range(len(items)):
+            failed = self.element_failures.get(f"{path}[{index}]")
+            if failed is not None:
+                failures.append(MapFailure(index, _failure_from_json(failed)))
+            else:
+                todo.append(index)
+        running: dict[asyncio.Task[tuple[bool, Any]], int] = {}
+        element_frames: dict[int, Frame] = {}
+        blocked = False
+        limit = decl.max_concurrency
+
+        async def settle(index: int, complete: bool, value: Any) -> None:
+            nonlocal blocked
+            element = element_frames[index]
+            if complete:
+                results[index] = value
+            elif not decl.fail_fast and element.scope.failure is not None and not self.stopping(frame.scope):
+                info = await self.rollback(element.scope, f"{path}[{index}].")
+                self.element_failures[f"{path}[{index}]"] = _failure_json(info)  # type: ignore[assignment]
+                failures.append(MapFailure(index, info))
+                self.dirty = True
+            else:
+                blocked = True
+
+        try:
+            while True:
+                while todo and (limit is None or len(running) < limit) and not self.stopping(frame.scope):
+                    index = todo.popleft()
+                    scope = frame.scope if decl.fail_fast else _Scope(parent=frame.scope)
+                    element = self.child_frame(frame, node, f"{path}[{index}].", {decl.item: items[index]}, scope)
+                    element_frames[index] = element
+                    if not running and not todo:
+                        await settle(index, *await self.run_frame(element))
+                    else:
+                        task = asyncio.ensure_future(self.run_frame(element))
+                        self.active_tasks += 1
+                        task.add_done_callback(self._task_done)
+                        running[task] = index
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    await settle(running.pop(task), *task.result())
+        finally:
+            for task in running:
+                task.cancel()
+        if self.stopping(frame.scope) or todo:
+            return None if self.stopping(frame.scope) else False
+        if blocked:
+            return False
+        value: Any
+        if decl.fail_fast:
+            value = [results[i] for i in range(len(items))]
+        else:
+            value = MapResult(successes=dict(sorted(results.items())), failures=sorted(failures, key=lambda f: f.index))
+        self.record(path, value, undoable=False)
+        self.log("reactor.step.completed", step=path, elements=len(items))
+        return True
+
+    # ---------------------------------------------------------------- rollback
+
+    async def call_hook(self, path: str, kind: str, *, error: BaseException | None = None) -> RollbackFailure | None:
+        prefix, _ = _split(path)
+        frame = self.frame_at(prefix)
+        node = self.node_at(path)
+        call = node.undo if kind == "undo" else node.compensate
+        if call is None:
+            return None
+        try:
+            kwargs = self.bind(frame, call, path, own=self.results.get(path), error=error)
+            await self.invoke(call, frame, kwargs, None)
+        except Exception as exc:
+            self.log(f"reactor.step.{kind}_failed", step=path, error=repr(exc))
+            return RollbackFailure(path, kind, f"{type(exc).__name__}: {exc}")
+        self.log("reactor.step.undone" if kind == "undo" else "reactor.step.compensated", step=path)
+        return None
+
+    async def rollback(self, scope: _Scope | None, prefix: str = "") -> FailureInfo | None:
+        """Compensate the failed steps of ``scope``, then undo the completed steps under
+        ``prefix`` newest first; return the scope's failure with what went wrong."""
+        problems: list[RollbackFailure] = []
+        for _, node, path, exc, compensate in scope.failed if scope else ():
+            if compensate and node.compensate is not None:
+                problem = await self.call_hook(path, "compensate", error=exc)
+                if problem:
+                    problems.append(problem)
+        targets = [p for p in self.undo_stack if p.startswith(prefix)]
+        for path in _undo_order(targets):
+            problem = await self.call_hook(path, "undo")
+            if problem:
+                problems.append(problem)
+        if targets:
+            undone = set(targets)
+            self.undo_stack = [p for p in self.undo_stack if p not in undone]
+        self.dirty = True
+        if scope is None or scope.failure is None:
+            return (
+                FailureInfo(step=None, message="some undo hooks failed", type="RollbackFailed", rollback_failures=problems)
+                if problems
+                else None
+            )
+        path, exc = scope.failure
+        return attrs.evolve(_failure(path, exc), rollback_failures=problems)
+
+    # -------------------------------------------------------------------- drive
+
+    async def drive(self) -> Execution:
+        """Advance the execution until it completes, fails, halts, pauses or is cancelled,
+        storing the outcome."""
+        _live_runs[self.id] = self
+        heartbeat = asyncio.ensure_future(self._heartbeat()) if self.storage.durable else None
+        try:
+            while True:
+                complete, value = await self.run_frame(self.root)
+                if self.lost:
+                    break
+                if heartbeat is not None:
+                    heartbeat.cancel()
+                    heartbeat = None
+                if await self._settle(complete):
+                    break
+                if self.storage.durable:
+                    heartbeat = asyncio.ensure_future(self._heartbeat())
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            _live_runs.pop(self.id, None)
+        return await self.snapshot_or_stored()
+
+    async def _settle(self, complete: bool) -> bool:
+        """Store the outcome of a pass over the graph; ``False`` means run another pass
+        (payloads arrived while storing)."""
+        if self.cancel_reason is not None:
+            await self.finish(Status.CANCELLED, self.cancel_reason)
+        elif self.halt_reason is not None:
+            self.pending.clear()
+            await self.finish(Status.HALTED, self.halt_reason)
+        elif self.root.scope.failure is not None:
+            self.pending.clear()
+            self.error = await self.rollback(self.root.scope)
+            self.log("reactor.execution.rolled_back", step=self.error.step if self.error else None)
+            await self.finish(Status.FAILED)
+        elif complete:
+            await self.finish(Status.COMPLETED)
+        else:
+            return await self.pause()
+        return True
+
+    async def finish(self, status: Status, reason: str | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        if status is not Status.PAUSED:
+            self.pending.clear()
+        await self.store()
+        if self.cancel_reason is not None and status is not Status.CANCELLED and not self.lost:
+            # Cancelled by someone else while finishing: keep the results, record the cancel.
+            self.status, self.reason = Status.CANCELLED, self.cancel_reason
+            await self.store()
+        self.log(f"reactor.execution.{self.status.value}", reason=self.reason)
+
+    async def pause(self) -> bool:
+        """Store the paused state; return ``False`` if payloads arrived meanwhile."""
+        self.status = Status.PAUSED
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                await self.write()
+                self.log("reactor.execution.paused", interrupts=sorted(self.pending))
+                return True
+            except WriteConflict as conflict:
+                self.status = Status.RUNNING
+                arrived = self.merge(conflict.current)
+                if self.lost or arrived or self.cancel_reason is not None:
+                    return self.lost
+                self.status = Status.PAUSED
+            except EarlyPayloadWaiting as early:
+                self.status = Status.RUNNING
+                if await self.take_early(early.correlation_id):
+                    return False
+                self.status = Status.PAUSED
+            except CorrelationTaken as taken:
+                self.status = Status.RUNNING
+                for path, pending in list(self.pending.items()):
+                    if pending.correlation_id == taken.correlation_id:
+                        del self.pending[path]
+                        prefix, _ = _split(path)
+                        frame = self.frame_at(prefix)
+                        self.fail(
+                            frame,
+                            self.node_at(path),
+                            path,
+                            CorrelationConflict(
+                                f"correlation id {taken.correlation_id!r} is held by execution {taken.holder}",
+                                correlation_id=taken.correlation_id,
+                                holder=taken.holder,
+                                reactor=self.plan.name,
+                                execution_id=self.id,
+                                step=path,
+                            ),
+                            compensate=False,
+                        )
+                return False
+        raise StorageError("too many concurrent writers", reactor=self.plan.name, execution_id=self.id)
+
+    async def take_early(self, correlation_id: str) -> bool:
+        text = await self.storage.take_early(self.plan.name, correlation_id)
+        if text is None:
+            return False
+        for path, pending in list(self.pending.items()):
+            if pending.correlation_id != correlation_id:
+                continue
+            payload = _codec.loads(text)
+            node = self.node_at(path)
+            if not node.decl.accept_early or _schema_errors(node, payload):
+                self.log("reactor.interrupt.early_payload_refused", step=path, correlation_id=correlation_id)
+                return False
+            self.resolve(path, payload)
+            self.log("reactor.interrupt.resumed", step=path, by="early_payload")
+            return True
+        return False
+
+    async def _heartbeat(self) -> None:
+        """Checkpoint once a step has run a while, then keep the lease alive and notice
+        cancellation by other processes."""
+        await asyncio.sleep(settings.checkpoint_after)
+        interval = min(settings.lease_seconds / 3, 1.0)
+        while not self.lost:
+            if self.dirty or self.version == 0:
+                await self.store()
+            else:
+                async with self._write_lock:
+                    touched = await self.storage.touch(
+                        self.id, version=self.version, lease_expires=settings.clock() + settings.lease_seconds
+                    )
+                if not touched:
+                    self.merge(await self.storage.load(self.id))
+            await asyncio.sleep(interval)
+
+    # ------------------------------------------------------------------- views
+
+    def public_pending(self, p: _Pending) -> PendingInterrupt:
+        node = self.node_at(p.path)
+        return PendingInterrupt(
+            step=p.path,
+            correlation_id=p.correlation_id,
+            request=p.request,
+            schema=node.decl.schema,
+            deadline=dt.datetime.fromtimestamp(p.deadline, dt.UTC) if p.deadline is not None else None,
+            attempts_left=p.attempts_left,
+        )
+
+    def snapshot(self, validation_errors: Iterable[dict[str, str]] = ()) -> Execution:
+        returns = self.plan.returns
+        return Execution(
+            id=self.id,
+            reactor=self.cls,
+            status=self.status,
+            result=self.results.get(returns) if returns and self.status is Status.COMPLETED else None,
+            results=dict(self.results),
+            error=self.error,
+            interrupts=[self.public_pending(p) for p in self.pending.values()],
+            reason=self.reason,
+            validation_errors=list(validation_errors),
+            created_at=dt.datetime.fromtimestamp(self.created_at, dt.UTC),
+            updated_at=dt.datetime.fromtimestamp(self.updated_at, dt.UTC),
+        )
+
+    async def snapshot_or_stored(self) -> Execution:
+        if not self.lost:
+            return self.snapshot()
+        stored = await self.storage.load(self.id)
+        if stored is None:
+            raise ExecutionNotFound("the execution disappeared", reactor=self.plan.name, execution_id=self.id)
+        return Run.from_stored(self.cls, stored).snapshot()
+
+    async def claim(self) -> None:
+        """Take ownership of a stored, not running execution (one CAS write).
+
+        Raises:
+            WriteConflict: someone else changed it first.
+        """
+        self.owner = uuid.uuid4().hex
+        self.status = Status.RUNNING
+        await self.write()
+
+
+# ---------------------------------------------------------------------- entry points
+
+
+def validate_inputs(
+    plan: Plan, given: Mapping[str, Any], *, execution_id: str | None = None, step: str | None = None
+) -> dict[str, Any]:
+    """Check ``given`` against the plan's inputs and fill in defaults.
+
+    Raises:
+        InputInvalid: an input is missing, unknown or fails its schema.
+    """
+    errors: dict[str, str] = {}
+    inputs: dict[str, Any] = {}
+    for name in given:
+        if name not in plan.inputs:
+            errors[name] = "unknown input"
+    for name, declared in plan.inputs.items():
+        if name in given:
+            value = given[name]
+            validator = plan.validators.get(name)
+            if validator is not None:
+                error = next(iter(validator.iter_errors(value)), None)
+                if error is not None:
+                    errors[name] = error.message
+                    continue
+            inputs[name] = value
+        elif declared.required:
+            errors[name] = "missing"
+        else:
+            inputs[name] = declared.default
+    if errors:
+        listing = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+        raise InputInvalid(
+            f"invalid inputs for {plan.reactor.__qualname__}: {listing}",
+            errors=errors,
+            reactor=plan.name,
+            execution_id=execution_id,
+            step=step,
+        )
+    return inputs
+
+
+async def start(
+    cls: type[Reactor],
+    inputs: Mapping[str, Any],
+    *,
+    execution_id: str | None = None,
+    idempotency_key: str | None = None,
+    interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
+    max_concurrency: int | None = None,
+) -> Execution:
+    """Validate ``inputs`` and run a new execution until it completes, fails or pauses."""
+    plan = _plan(cls)
+    values = validate_inputs(plan, inputs, execution_id=execution_id)
+    storage = storage_for(cls)
+    new_id = execution_id or uuid.uuid4().hex
+    if idempotency_key is not None:
+        holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
+        if holder != new_id:
+            stored = await storage.load(holder)
+            if stored is not None:
+                return Run.from_stored(cls, stored).snapshot()
+    run = Run(
+        cls,
+        new_id,
+        storage,
+        values,
+        max_concurrency=max_concurrency,
+        interrupt_handler=interrupt_handler,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
+        _codec.check_size(json.dumps(run.inputs_tree), what="the inputs")
+    except SerializationError as exc:
+        raise InputInvalid(str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id) from exc
+    # The sync facade owns its loop: sync steps may run inline when the run is alone on
+    # it. Durable storage needs the loop free for the lease heartbeat, so it never does.
+    run.inline_sync = owns_running_loop() and not storage.durable
+    if not storage.durable or execution_id is not None or idempotency_key is not None:
+        # Written up front so the id can be found (and cancelled) while running, and so
+        # a caller-chosen id is refused at once when taken.
+        try:
+            await run.write()
+        except WriteConflict as exc:
+            raise StorageError(
+                "an execution with this id exists already", reactor=plan.name, execution_id=new_id
+            ) from exc
+    run.log("reactor.execution.started")
+    return await run.drive()
+
+
+async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
+    plan = _plan(cls)
+    stored = await storage_for(cls).load(execution_id)
+    if stored is None:
+        raise ExecutionNotFound("no such execution", reactor=plan.name, execution_id=execution_id)
+    if stored.reactor != plan.name:
+        raise ExecutionNotFound(
+            f"the execution belongs to reactor {stored.reactor!r}", reactor=plan.name, execution_id=execution_id
+        )
+    return stored
+
+
+def _not_paused(run: Run, step: str | None = None) -> NotPaused:
+    why = f" ({run.reason})" if run.reason else ""
+    return NotPaused(
+        f"the execution is {run.status.value}{why}",
+        status=run.status.value,
+        reason=run.reason,
+        reactor=run.plan.name,
+        execution_id=run.id,
+        step=step,
+    )
+
+
+async def _expire(run: Run, path: str) -> Execution:
+    """Fire the timeout of the pending interrupt at ``path`` on a claimed run."""
+    node = run.node_at(path)
+    run.log("reactor.interrupt.timed_out", step=path)
+    if node.decl.on_timeout is not NOTHING:
+        run.resolve(path, node.decl.on_timeout)
+    else:
+        del run.pending[path]
+        prefix, _ = _split(path)
+        exc = InterruptTimeout(
+            "the interrupt was not resumed before its deadline",
+            reactor=run.plan.name,
+            execution_id=run.id,
+            step=path,
+        )
+        run.fail(run.frame_at(prefix), node, path, exc, compensate=False)
+    return await run.drive()
+
+
+def _overdue(run: Run, *, strategies: Iterable[str] = ("lazy", "active")) -> str | None:
+    now = settings.clock()
+    for path, pending in run.pending.items():
+        if pending.deadline is not None and pending.deadline <= now and pending.strategy in strategies:
+            return path
+    return None
+
+
+async def expire_overdue(cls: type[Reactor], execution_id: str, *, strategies: Iterable[str] = ("lazy", "active")) -> Execution | None:
+    """Fire the first overdue interrupt timeout of a paused execution, once across all
+    callers; ``None`` if there was nothing to fire (or someone else fired it)."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        if stored.status is not Status.PAUSED:
+            return None
+        run = Run.from_stored(cls, stored)
+        path = _overdue(run, strategies=strategies)
+        if path is None:
+            return None
+        try:
+            await run.claim()
+        except WriteConflict:
+            continue
+        return await _expire(run, path)
+    return None
+
+
+async def find(cls: type[Reactor], execution_id: str | None = None, *, correlation_id: str | None = None) -> Execution:
+    """Load an execution, firing an overdue interrupt timeout first."""
+    plan = _plan(cls)
+    if correlation_id is not None:
+        stored = await storage_for(cls).load_by_correlation(plan.name, correlation_id)
+        if stored is None:
+            raise ExecutionNotFound(
+                f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
+            )
+        execution_id = stored.id
+    assert execution_id is not None
+    expired = await expire_overdue(cls, execution_id)
+    if expired is not None:
+        return expired
+    return Run.from_stored(cls, await _load(cls, execution_id)).snapshot()
+
+
+def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
+    if correlation_id is not None:
+        for path, pending in run.pending.items():
+            if pending.correlation_id == correlation_id:
+                return path
+        raise AlreadyResumed(
+            f"no pending interrupt holds correlation id {correlation_id!r} any more",
+            reactor=run.plan.name,
+            execution_id=run.id,
+        )
+    if step is not None:
+        if step in run.pending:
+            return step
+        if step in run.resolved:
+            raise AlreadyResumed("the interrupt was already resumed", reactor=run.plan.name, execution_id=run.id, step=step)
+        raise NotPending(
+            f"{step!r} is not a pending interrupt; pending: {sorted(run.pending) or 'none'}",
+            pending=sorted(run.pending),
+            reactor=run.plan.name,
+            execution_id=run.id,
+            step=step,
+        )
+    if len(run.pending) == 1:
+        return next(iter(run.pending))
+    if not run.pending:
+        raise _not_paused(run)
+    raise AmbiguousStep(
+        f"several interrupts are pending, pass step= one of {sorted(run.pending)}",
+        pending=sorted(run.pending),
+        reactor=run.plan.name,
+        execution_id=run.id,
+    )
+
+
+async def resume(
+    cls: type[Reactor],
+    execution_id: str | None,
+    payload: Any,
+    *,
+    step: str | None = None,
+    correlation_id: str | None = None,
+    strict: bool,
+) -> Execution:
+    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
+    plan = _plan(cls)
+    storage = storage_for(cls)
+    for _ in range(_CAS_ATTEMPTS):
+        if correlation_id is not None:
+            stored = await storage.load_by_correlation(plan.name, correlation_id)
+            if stored is None:
+                return await _store_early(cls, correlation_id, payload)
+        else:
+            assert execution_id is not None
+            stored = await _load(cls, execution_id)
+        run = Run.from_stored(cls, stored)
+        if stored.status.finished:
+            raise _not_paused(run, step)
+        path = _pick(run, step, correlation_id)
+        pending = run.pending[path]
+        node = run.node_at(path)
+        if pending.deadline is not None and pending.deadline <= settings.clock() and stored.status is Status.PAUSED:
+            try:
+                await run.claim()
+            except WriteConflict:
+                continue
+            expired = await _expire(run, path)
+            if not strict:
+                return expired
+            if node.decl.on_timeout is not NOTHING:
+                raise AlreadyResumed(
+                    "the deadline passed; the interrupt was resumed with its on_timeout payload",
+                    reactor=plan.name,
+                    execution_id=run.id,
+                    step=path,
+                )
+            raise InterruptTimeout(
+                "the deadline passed before this resume; the execution failed",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
+        errors = _schema_errors(node, payload)
+        if errors:
+            if not strict:
+                return run.snapshot(validation_errors=errors)
+            left = pending.attempts_left
+            if left is not None:
+                left = pending.attempts_left = left - 1
+                try:
+                    if left > 0:
+                        await run.write()
+                    else:
+                        await _cancel_with_undo(run, "max_attempts")
+                except WriteConflict:
+                    continue
+            raise PayloadInvalid(
+                f"the payload fails the interrupt's schema: {errors[0]['path']}: {errors[0]['message']}",
+                errors=errors,
+                attempts_left=left,
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
+        text = _codec.dumps(payload, reactor=plan.name, execution_id=run.id, step=path)
+        _codec.check_size(text, what=f"the payload of {path!r}")
+        run.resolve(path, payload)
+        try:
+            if stored.status is Status.PAUSED:
+                await run.claim()
+            else:
+                # Another process runs the execution: hand it the payload; its next write
+                # merges it in.
+                await run.write()
+        except WriteConflict:
+            continue
+        run.log("reactor.interrupt.resumed", step=path)
+        if stored.status is Status.PAUSED:
+            return await run.drive()
+        return run.snapshot()
+    raise StorageError("too many concurrent writers", reactor=plan.name, execution_id=execution_id)
+
+
+async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) -> Execution:
+    plan = _plan(cls)
+    accepting = [n for n in plan.nodes.values() if n.kind == "interrupt" and n.decl.accept_early]
+    if not accepting:
+        raise ExecutionNotFound(f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name)
+    errors = [_schema_errors(n, payload) for n in accepting]
+    if all(errors):
+        raise PayloadInvalid(
+            "the early payload fails the schema of every interrupt that accepts early payloads",
+            errors=errors[0],
+            attempts_left=None,
+            reactor=plan.name,
+        )
+    text = _codec.dumps(payload, reactor=plan.name)
+    _codec.check_size(text, what="the early payload")
+    storage = storage_for(cls)
+    try:
+        holder = await storage.put_early(plan.name, correlation_id, text, ttl=settings.early_payload_ttl)
+    except WriteConflict as exc:
+        raise AlreadyResumed(
+            f"an early payload for correlation id {correlation_id!r} is already waiting", reactor=plan.name
+        ) from exc
+    if holder is not None:
+        # An execution reached the interrupt meanwhile: resume it normally.
+        return await resume(cls, None, payload, correlation_id=correlation_id, strict=True)
+    run = Run(cls, f"early:{correlation_id}", storage, {})
+    run.log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
+    return Execution(id="", reactor=cls, status=Status.PAUSED, reason="early payload stored")
+
+
+async def _cancel_with_undo(run: Run, reason: str) -> Execution:
+    """Claim the run, undo its completed steps newest first, end it CANCELLED."""
+    await run.claim()
+    run.pending.clear()
+    problems = await run.rollback(None)
+    if problems is not None:
+        run.error = problems
+    await run.finish(Status.CANCELLED, reason)
+    return run.snapshot()
+
+
+async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = None) -> Execution:
+    """Cancel without compensation; a running execution stops before its next step."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        run = Run.from_stored(cls, stored)
+        if stored.status.finished:
+            raise _not_paused(run)
+        run.status, run.reason = Status.CANCELLED, reason or "cancelled"
+        if stored.status is Status.PAUSED:
+            run.pending.clear()
+        try:
+            await run.write()
+        except WriteConflict:
+            continue
+        live = _live_runs.get(execution_id)
+        if live is not None:
+            live.cancel_reason = run.reason
+        run.log("reactor.execution.cancelled", reason=run.reason)
+        run.pending.clear()
+        return run.snapshot()
+    raise StorageError("too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id)
+
+
+async def undo(cls: type[Reactor], execution_id: str) -> Execution:
+    """Undo the completed steps newest first, then mark the execution CANCELLED."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        run = Run.from_stored(cls, stored)
+        if stored.status in (Status.RUNNING, Status.CANCELLED):
+            raise _not_paused(run)
+        try:
+            return await _cancel_with_undo(run, "undo")
+        except WriteConflict:
+            continue
+    raise StorageError("too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id)
+
+
+async def recover(cls: type[Reactor], execution_id: str) -> Execution | None:
+    """Continue a running execution whose lease expired (its process died), once across
+    all callers; ``None`` if it needed no recovery."""
+    stored = await _load(cls, execution_id)
+    if stored.status is not Status.RUNNING or (
+        stored.lease_expires is not None and stored.lease_expires > settings.clock()
+    ):
+        return None
+    run = Run.from_stored(cls, stored)
+    try:
+        await run.claim()
+    except WriteConflict:
+        return None
+    run.log("reactor.execution.recovered")
+    return await run.drive()

@@ -1,0 +1,272 @@
+"""The ``Reactor`` base class: class creation (checks) and the public entry points.
+
+Each entry point has a sync face and an async twin (``run``/``arun``, ...); the sync
+face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from . import _executor
+from ._dsl import Input, StepDecl
+from ._execution import Execution, PendingInterrupt
+from ._graph import Plan, compile_plan
+from ._sync import run_sync
+from .errors import DefinitionError
+from .storage import Storage
+
+__all__ = ["Reactor", "registry"]
+
+registry: dict[str, type[Reactor]] = {}
+"""Every reactor class by its :attr:`Reactor.name`; stored executions record that name."""
+
+
+class _Namespace(dict[str, Any]):
+    """Class body namespace that refuses a step or input name declared twice."""
+
+    def __init__(self, reactor: str) -> None:
+        super().__init__()
+        self.reactor = reactor
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        old = self.get(key)
+        if isinstance(old, StepDecl | Input) and value is not old:
+            what = "step" if isinstance(old, StepDecl) else "input"
+            raise DefinitionError(
+                f"{key!r} is declared twice (already a {what}); a hook decorated with "
+                f"@{key}.undo or .compensate needs a name of its own",
+                reactor=self.reactor,
+                step=key,
+            )
+        super().__setitem__(key, value)
+
+
+class ReactorMeta(type):
+    """Checks a reactor class when it is created and compiles its plan."""
+
+    @classmethod
+    def __prepare__(mcls, name: str, bases: tuple[type, ...], **kwargs: Any) -> _Namespace:  # type: ignore[override]
+        return _Namespace(name)
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> ReactorMeta:
+        cls = super().__new__(mcls, name, bases, dict(namespace), **kwargs)
+        inputs: dict[str, Input] = {}
+        decls: dict[str, StepDecl] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, member in vars(klass).items():
+                if isinstance(member, Input):
+                    decls.pop(attr, None)
+                    inputs[attr] = member
+                elif isinstance(member, StepDecl):
+                    if member.name and member.name != attr:
+                        raise DefinitionError(
+                            f"{attr!r} is another name for step {member.name!r}; declare each step once",
+                            reactor=name,
+                            step=attr,
+                        )
+                    inputs.pop(attr, None)
+                    decls[attr] = member
+        reactor_name = namespace.get("name") or f"{cls.__module__}.{cls.__qualname__}"
+        cls.name = reactor_name
+        cls.__reactor_plan__ = compile_plan(
+            cls,
+            reactor_name,
+            inputs,
+            decls,
+            returns=getattr(cls, "returns", None),
+            max_concurrency=getattr(cls, "max_concurrency", None),
+        )
+        if decls or inputs:
+            registry[reactor_name] = cls  # type: ignore[assignment]
+        return cls
+
+
+class Reactor(metaclass=ReactorMeta):
+    """Base class of reactors: subclass it and declare inputs and steps.
+
+    Class attributes a subclass may set:
+        name: Registry name recorded with each execution (default ``module.QualName``).
+        version: Any JSON value recorded with each execution.
+        returns: Step whose result is the execution's result (default: the last declared).
+        max_concurrency: How many steps may run at once (default: unbounded).
+        storage: A :class:`~reactor.storage.Storage` for this class only.
+
+    Steps receive an instance of the class as ``self`` (a fresh one per execution and
+    per process: keep state in results, not on ``self``).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[Any] = None
+    returns: ClassVar[str | None] = None
+    max_concurrency: ClassVar[int | None] = None
+    storage: ClassVar[Storage | None] = None
+    __reactor_plan__: ClassVar[Plan]
+
+    # ------------------------------------------------------------------ run
+
+    @classmethod
+    def run(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
+        max_concurrency: int | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Start an execution and run it until it completes, fails, halts or pauses.
+
+        Args:
+            execution_id: Use this id instead of a new uuid4 hex (refused if taken).
+            idempotency_key: A second run with the same key returns the first execution.
+            interrupt_handler: Called with each :class:`PendingInterrupt` reached; a
+                payload it returns resumes at once, ``None`` pauses.
+            max_concurrency: How many steps may run at once (overrides the class's).
+            **inputs: The reactor's inputs.
+
+        Raises:
+            InputInvalid: before anything runs, if an input is missing, unknown or
+                fails its schema.
+        """
+        return run_sync(
+            cls.arun(
+                execution_id=execution_id,
+                idempotency_key=idempotency_key,
+                interrupt_handler=interrupt_handler,
+                max_concurrency=max_concurrency,
+                **inputs,
+            )
+        )
+
+    @classmethod
+    async def arun(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
+        max_concurrency: int | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Async twin of :meth:`run`."""
+        return await _executor.start(
+            cls,
+            inputs,
+            execution_id=execution_id,
+            idempotency_key=idempotency_key,
+            interrupt_handler=interrupt_handler,
+            max_concurrency=max_concurrency,
+        )
+
+    # --------------------------------------------------------------- resume
+
+    @classmethod
+    def resume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
+        """Strict resume of a pending interrupt; the run continues in this process.
+
+        Args:
+            execution_id: The execution.
+            payload: The interrupt's result, checked against its schema first.
+            step: The interrupt's path; may be left out when exactly one is pending.
+
+        Raises:
+            PayloadInvalid: the payload fails the schema; one attempt is used, and the
+                last one cancels the execution (undoing its steps) -- ``attempts_left``.
+            ExecutionNotFound, NotPaused, NotPending, AmbiguousStep, AlreadyResumed,
+            InterruptTimeout: see their docs.
+        """
+        return run_sync(cls.aresume(execution_id, payload, step=step))
+
+    @classmethod
+    async def aresume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
+        """Async twin of :meth:`resume`."""
+        return await _executor.resume(cls, execution_id, payload, step=step, strict=True)
+
+    @classmethod
+    def resume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+        """Strict resume of the interrupt that registered ``correlation_id``.
+
+        When no execution waits on it yet and an interrupt of this class declares
+        ``accept_early=True``, the payload is stored for the execution to consume when
+        it gets there; the returned Execution then has an empty ``id``.
+        """
+        return run_sync(cls.aresume_by_correlation_id(correlation_id, payload))
+
+    @classmethod
+    async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+        """Async twin of :meth:`resume_by_correlation_id`."""
+        return await _executor.resume(cls, None, payload, correlation_id=correlation_id, strict=True)
+
+    # ------------------------------------------------------------ inspection
+
+    @classmethod
+    def find(cls, execution_id: str) -> Execution:
+        """The stored execution (an overdue lazy timeout fires first).
+
+        Raises:
+            ExecutionNotFound: no execution of this reactor has that id.
+        """
+        return run_sync(cls.afind(execution_id))
+
+    @classmethod
+    async def afind(cls, execution_id: str) -> Execution:
+        """Async twin of :meth:`find`."""
+        return await _executor.find(cls, execution_id)
+
+    @classmethod
+    def find_by_correlation_id(cls, correlation_id: str) -> Execution:
+        """The live execution holding ``correlation_id``.
+
+        Raises:
+            ExecutionNotFound: no live execution of this reactor holds it.
+        """
+        return run_sync(cls.afind_by_correlation_id(correlation_id))
+
+    @classmethod
+    async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
+        """Async twin of :meth:`find_by_correlation_id`."""
+        return await _executor.find(cls, correlation_id=correlation_id)
+
+    # ---------------------------------------------------------------- ending
+
+    @classmethod
+    def cancel(cls, execution_id: str, reason: str | None = None) -> Execution:
+        """Cancel without compensation: status ``CANCELLED``, context kept.
+
+        A running execution stops before its next step.
+
+        Raises:
+            NotPaused: the execution has already ended.
+        """
+        return run_sync(cls.acancel(execution_id, reason=reason))
+
+    @classmethod
+    async def acancel(cls, execution_id: str, reason: str | None = None) -> Execution:
+        """Async twin of :meth:`cancel`."""
+        return await _executor.cancel(cls, execution_id, reason)
+
+    @classmethod
+    def undo(cls, execution_id: str) -> Execution:
+        """Undo the completed steps newest first, then status ``CANCELLED`` (reason
+        ``"undo"``). Works on paused, completed, halted and failed executions.
+
+        Raises:
+            NotPaused: the execution is running or already cancelled.
+        """
+        return run_sync(cls.aundo(execution_id))
+
+    @classmethod
+    async def aundo(cls, execution_id: str) -> Execution:
+        """Async twin of :meth:`undo`."""
+        return await _executor.undo(cls, execution_id)
+
+    # ----------------------------------------------------------------- graph
+
+    @classmethod
+    def mermaid(cls) -> str:
+        """A Mermaid flowchart of the reactor's steps (children as subgraphs)."""
+        from ._mermaid import mermaid
+
+        return mermaid(cls.__reactor_plan__)

@@ -1,0 +1,65 @@
+"""The sync facade: drive the async core on one reused event loop per thread.
+
+A new loop per call (``asyncio.run``) costs ~190 µs here, against ~14 µs for
+``run_until_complete`` on a loop kept alive, so each thread keeps its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["owns_running_loop", "run_sync"]
+
+T = TypeVar("T")
+
+_local = threading.local()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+def owns_running_loop() -> bool:
+    """Whether the running event loop is this thread's facade loop (not the user's)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return running is getattr(_local, "loop", None)
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code.
+
+    Called from a sync step that the facade runs inline on its own loop (a step calling
+    ``cancel`` on its own execution, say), the loop is busy, so ``coro`` runs on a
+    short-lived thread instead.
+
+    Raises:
+        RuntimeError: when called from inside a user's running event loop (use the
+            ``a``-prefixed twin, e.g. ``await Reactor.arun(...)``).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        in_loop = False
+    else:
+        in_loop = True
+    if not in_loop:
+        return _loop().run_until_complete(coro)
+    if owns_running_loop():
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(run_sync, coro).result()
+    coro.close()
+    raise RuntimeError(
+        "reactor's sync API was called inside a running event loop; "
+        "await the async twin instead (arun, aresume, afind, acancel, aundo)"
+    )

@@ -1,0 +1,206 @@
+"""The errors reactor raises.
+
+Every public error derives from :class:`ReactorError` and carries the context it
+happened in as attributes (``reactor``, ``execution_id``, ``step``), which also
+appear in its message::
+
+    ReactorError
+    ├── DefinitionError          a reactor class is wrongly declared (raised at class creation)
+    ├── DefinitionChanged        a stored execution no longer matches its reactor class
+    ├── InputInvalid             run() inputs missing, unknown or failing their schema
+    ├── PayloadInvalid           a resume payload fails the interrupt's schema
+    ├── ExecutionNotFound        unknown execution id or correlation id
+    ├── NotPaused                resume of an execution that is not paused
+    ├── NotPending               resume of a step that is not a pending interrupt
+    ├── AmbiguousStep            resume without step= while several interrupts are pending
+    ├── AlreadyResumed           the interrupt was resumed by someone else first
+    ├── CorrelationConflict      a correlation id is already held by a live execution
+    ├── InterruptTimeout         an interrupt's deadline passed (recorded as the failure)
+    ├── SerializationError       a value cannot be encoded as JSON, or is too large
+    └── StorageError             the storage backend failed or refused a write
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AlreadyResumed",
+    "AmbiguousStep",
+    "CorrelationConflict",
+    "DefinitionChanged",
+    "DefinitionError",
+    "ExecutionNotFound",
+    "InputInvalid",
+    "InterruptTimeout",
+    "NotPaused",
+    "NotPending",
+    "PayloadInvalid",
+    "ReactorError",
+    "SerializationError",
+    "StorageError",
+]
+
+
+class ReactorError(Exception):
+    """Base of every error reactor raises.
+
+    Attributes:
+        reactor: Name of the reactor class involved, if any.
+        execution_id: Id of the execution involved, if any.
+        step: Step (or interrupt path such as ``"payment.approval"``) involved, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reactor: str | None = None,
+        execution_id: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.execution_id = execution_id
+        self.step = step
+        self.detail = message
+        where = [
+            f"{label}={value!r}"
+            for label, value in (
+                ("reactor", reactor),
+                ("execution", execution_id),
+                ("step", step),
+            )
+            if value is not None
+        ]
+        super().__init__(f"{message} [{', '.join(where)}]" if where else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps errors picklable across multiprocessing boundaries (tests, user code);
+        # reactor itself never pickles anything.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[ReactorError], state: dict[str, Any]) -> ReactorError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, str(state.get("detail", "")))
+    error.__dict__.update(state)
+    return error
+
+
+class DefinitionError(ReactorError):
+    """A reactor class is declared wrongly; raised when the class is created."""
+
+
+class DefinitionChanged(ReactorError):
+    """A stored execution refers to steps its reactor class no longer has."""
+
+
+class InputInvalid(ReactorError):
+    """Inputs given to ``run`` are missing, unknown or fail their JSON Schema.
+
+    Attributes:
+        errors: ``{input_name: message}`` for each offending input.
+    """
+
+    def __init__(self, message: str, *, errors: Mapping[str, str], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.errors = dict(errors)
+
+
+class PayloadInvalid(ReactorError):
+    """A resume payload fails the interrupt's JSON Schema.
+
+    Attributes:
+        errors: One ``{"path": "/a/b", "message": "..."}`` dict per schema violation.
+        attempts_left: Strict resumes left before the execution is cancelled
+            (``None`` when attempts are unlimited, ``0`` when it was just cancelled).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[Mapping[str, str]],
+        attempts_left: int | None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.errors = [dict(e) for e in errors]
+        self.attempts_left = attempts_left
+
+
+class ExecutionNotFound(ReactorError):
+    """No execution has this id, or no live execution holds this correlation id."""
+
+
+class NotPaused(ReactorError):
+    """The execution is not paused (it completed, failed, was cancelled...).
+
+    Attributes:
+        status: The execution's status value, e.g. ``"cancelled"``.
+        reason: Why it ended that way, when known (e.g. ``"max_attempts"``).
+    """
+
+    def __init__(
+        self, message: str, *, status: str, reason: str | None = None, **context: Any
+    ) -> None:
+        super().__init__(message, **context)
+        self.status = status
+        self.reason = reason
+
+
+class NotPending(ReactorError):
+    """The step named is not a pending interrupt of the execution.
+
+    Attributes:
+        pending: The paths of the interrupts that are pending.
+    """
+
+    def __init__(self, message: str, *, pending: Sequence[str], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.pending = list(pending)
+
+
+class AmbiguousStep(ReactorError):
+    """``step=`` was left out while several interrupts are pending.
+
+    Attributes:
+        pending: The paths of the interrupts that are pending.
+    """
+
+    def __init__(self, message: str, *, pending: Sequence[str], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.pending = list(pending)
+
+
+class AlreadyResumed(ReactorError):
+    """Another resume of the same interrupt was accepted first."""
+
+
+class CorrelationConflict(ReactorError):
+    """The correlation id is already held by another live execution of the reactor.
+
+    Attributes:
+        correlation_id: The contested correlation id.
+        holder: Id of the execution that holds it.
+    """
+
+    def __init__(
+        self, message: str, *, correlation_id: str, holder: str | None = None, **context: Any
+    ) -> None:
+        super().__init__(message, **context)
+        self.correlation_id = correlation_id
+        self.holder = holder
+
+
+class InterruptTimeout(ReactorError):
+    """An interrupt was not resumed before its deadline."""
+
+
+class SerializationError(ReactorError):
+    """A value cannot be encoded as JSON, cannot be decoded, or exceeds the size limit."""
+
+
+class StorageError(ReactorError):
+    """The storage backend failed or refused an operation."""

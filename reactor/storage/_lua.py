@@ -1,0 +1,341 @@
+"""Lua scripts of :class:`~reactor.storage.RedisStorage`: each one is one atomic round trip.
+
+Every script's header says what each ``KEYS[i]`` and ``ARGV[i]`` is; the script copies
+them into named locals first. Replies that are not plain data are tagged tables
+(``{'ok', ...}``, ``{'conflict', ...}``) that Python matches on.
+
+Keys the script only discovers while running (the execution an index entry points at,
+the index of the status an execution had) are built from key affixes passed in ARGV,
+which :class:`~reactor.storage._keys.Keys` derives from its templates. Such keys are
+not declared in KEYS, so the scripts need a standalone Redis (not Redis Cluster).
+
+An execution hash has the fields ``reactor``, ``status``, ``version``, ``body``,
+``correlation_ids`` (JSON array), ``created_at``, ``updated_at`` and, when set,
+``deadline``, ``lease_expires`` and ``reason``. Numbers are stored as Python's
+``repr`` so they read back exactly.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LIST",
+    "LOAD_BY_CORRELATION",
+    "PUT_EARLY",
+    "RESERVE_IDEMPOTENCY_KEY",
+    "TAKE_EARLY",
+    "TOUCH",
+    "WRITE",
+]
+
+WRITE = """
+-- Compare-and-set store of one execution envelope, with its indexes, in one step.
+--
+-- KEYS[1]   execution hash
+-- KEYS[2]   correlation index of the reactor (hash: correlation id -> execution id)
+-- KEYS[3]   deadline schedule (zset)
+-- KEYS[4]   lease schedule (zset)
+-- KEYS[4+i] early-payload key of the i-th correlation id listed in the envelope
+--           (none when the new status is finished: it holds no correlation id)
+-- ARGV[1]   execution id
+-- ARGV[2]   expected version (0: the execution must not exist)
+-- ARGV[3]   now: the new updated_at
+-- ARGV[4]   created_at to use if the execution does not exist yet
+-- ARGV[5]   "1" if the new status is finished, else "0"
+-- ARGV[6]   retention in milliseconds (expiry of a finished execution)
+-- ARGV[7]   deadline schedule score, "" to leave the deadline schedule
+-- ARGV[8]   lease schedule score, "" to leave the lease schedule
+-- ARGV[9]   execution key head  } execution key of id X = head .. X .. tail
+-- ARGV[10]  execution key tail  }
+-- ARGV[11]  status index head   } status index of status S = head .. S .. tail
+-- ARGV[12]  status index tail   }
+-- ARGV[13]  reactor status index head  } the same, restricted to the reactor
+-- ARGV[14]  reactor status index tail  }
+-- ARGV[15..] envelope field, value, field, value... (all but version, created_at,
+--           updated_at, which this script sets)
+--
+-- Replies: {'ok', created_at} | {'conflict', current hash as field/value list, empty
+-- if none} | {'taken', correlation id, holder id} | {'early', correlation id}.
+local execution_key = KEYS[1]
+local correlations_key = KEYS[2]
+local deadlines_key = KEYS[3]
+local leases_key = KEYS[4]
+local id = ARGV[1]
+local expected_version = tonumber(ARGV[2])
+local now = ARGV[3]
+local new_created_at = ARGV[4]
+local finished = ARGV[5] == '1'
+local retention_ms = ARGV[6]
+local deadline_score = ARGV[7]
+local lease_score = ARGV[8]
+local execution_head, execution_tail = ARGV[9], ARGV[10]
+local status_head, status_tail = ARGV[11], ARGV[12]
+local reactor_status_head, reactor_status_tail = ARGV[13], ARGV[14]
+local fields = {}
+for i = 15, #ARGV, 2 do
+  fields[ARGV[i]] = ARGV[i + 1]
+end
+
+-- How many of the oldest entries of an index a finished write checks for expiry.
+local SWEEP = 10
+
+local current = redis.call('HMGET', execution_key, 'version', 'status', 'correlation_ids',
+  'created_at')
+if (tonumber(current[1]) or 0) ~= expected_version then
+  return {'conflict', redis.call('HGETALL', execution_key)}
+end
+
+-- Check every newly listed correlation id before writing anything. An id whose index
+-- entry already names this execution is held, not newly listed.
+local wanted = {}
+if not finished then
+  wanted = cjson.decode(fields.correlation_ids)
+end
+local keep = {}
+for i, cid in ipairs(wanted) do
+  local holder = redis.call('HGET', correlations_key, cid)
+  if holder and holder ~= id then
+    return {'taken', cid, holder}
+  end
+  if not holder and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+    return {'early', cid}
+  end
+  keep[cid] = true
+end
+
+if current[3] then
+  for _, cid in ipairs(cjson.decode(current[3])) do
+    if not keep[cid] and redis.call('HGET', correlations_key, cid) == id then
+      redis.call('HDEL', correlations_key, cid)
+    end
+  end
+end
+for _, cid in ipairs(wanted) do
+  redis.call('HSET', correlations_key, cid, id)
+end
+
+-- Replace the whole hash: fields the envelope no longer has (a cleared deadline...) go.
+local created_at = current[4] or new_created_at
+redis.call('DEL', execution_key)
+redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
+  'updated_at', now, unpack(ARGV, 15))
+
+if current[2] then
+  redis.call('ZREM', status_head .. current[2] .. status_tail, id)
+  redis.call('ZREM', reactor_status_head .. current[2] .. reactor_status_tail, id)
+end
+local status_key = status_head .. fields.status .. status_tail
+local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail
+redis.call('ZADD', status_key, created_at, id)
+redis.call('ZADD', reactor_status_key, created_at, id)
+
+if deadline_score == '' then
+  redis.call('ZREM', deadlines_key, id)
+else
+  redis.call('ZADD', deadlines_key, deadline_score, id)
+end
+if lease_score == '' then
+  redis.call('ZREM', leases_key, id)
+else
+  redis.call('ZADD', leases_key, lease_score, id)
+end
+
+-- A finished execution expires; its index entries cannot expire with it, so each
+-- finished write drops the expired entries at the old end of the two indexes it adds
+-- to (list() skips and drops any it meets elsewhere). An entry is also stale when its
+-- id was reused after expiry for an execution of another status or reactor.
+local function sweep(key, reactor)
+  for _, old_id in ipairs(redis.call('ZRANGE', key, 0, SWEEP - 1)) do
+    local stored = redis.call('HMGET', execution_head .. old_id .. execution_tail, 'status',
+      'reactor')
+    if stored[1] ~= fields.status or (reactor and stored[2] ~= reactor) then
+      redis.call('ZREM', key, old_id)
+    end
+  end
+end
+if finished then
+  redis.call('PEXPIRE', execution_key, retention_ms)
+  sweep(status_key, nil)
+  sweep(reactor_status_key, fields.reactor)
+end
+return {'ok', created_at}
+"""
+
+LOAD_BY_CORRELATION = """
+-- The execution holding a correlation id of a reactor.
+--
+-- KEYS[1]  correlation index of the reactor (hash: correlation id -> execution id)
+-- ARGV[1]  correlation id
+-- ARGV[2]  execution key head  } execution key of id X = head .. X .. tail
+-- ARGV[3]  execution key tail  }
+--
+-- Reply: {execution id, hash as field/value list}, or nil if no execution holds it.
+local correlations_key = KEYS[1]
+local cid = ARGV[1]
+local execution_head, execution_tail = ARGV[2], ARGV[3]
+
+local holder = redis.call('HGET', correlations_key, cid)
+if not holder then
+  return false
+end
+local stored = redis.call('HGETALL', execution_head .. holder .. execution_tail)
+if #stored == 0 then
+  return false
+end
+return {holder, stored}
+"""
+
+TOUCH = """
+-- Extend the lease of an execution still at a given version, keeping the version.
+--
+-- KEYS[1]  execution hash
+-- KEYS[2]  lease schedule (zset)
+-- ARGV[1]  execution id
+-- ARGV[2]  version the caller holds
+-- ARGV[3]  new lease_expires
+-- ARGV[4]  the running status value: only a running execution is on the lease schedule
+--
+-- Reply: 1 if extended, 0 if the execution is gone or at another version.
+local execution_key = KEYS[1]
+local leases_key = KEYS[2]
+local id = ARGV[1]
+local version = tonumber(ARGV[2])
+local lease_expires = ARGV[3]
+local running = ARGV[4]
+
+local current = redis.call('HMGET', execution_key, 'version', 'status')
+if tonumber(current[1]) ~= version then
+  return 0
+end
+redis.call('HSET', execution_key, 'lease_expires', lease_expires)
+if current[2] == running then
+  redis.call('ZADD', leases_key, lease_expires, id)
+end
+return 1
+"""
+
+RESERVE_IDEMPOTENCY_KEY = """
+-- Bind an idempotency key to an execution unless it is bound already.
+--
+-- KEYS[1]  idempotency key
+-- ARGV[1]  execution id to bind
+-- ARGV[2]  how long the binding lasts, in milliseconds
+--
+-- Reply: the execution id the key is bound to.
+local key = KEYS[1]
+local id = ARGV[1]
+local ttl_ms = ARGV[2]
+
+local bound = redis.call('GET', key)
+if bound then
+  return bound
+end
+redis.call('SET', key, id, 'PX', ttl_ms)
+return id
+"""
+
+PUT_EARLY = """
+-- Store a payload for a correlation id no live execution holds yet.
+--
+-- KEYS[1]  correlation index of the reactor (hash: correlation id -> execution id)
+-- KEYS[2]  early-payload key of the correlation id
+-- ARGV[1]  correlation id
+-- ARGV[2]  payload
+-- ARGV[3]  how long the payload waits, in milliseconds
+-- ARGV[4]  execution key head  } execution key of id X = head .. X .. tail
+-- ARGV[5]  execution key tail  }
+--
+-- Replies: {'held', holder id} (nothing stored) | {'stored'} | {'conflict'} (a payload
+-- is already waiting; nothing stored).
+local correlations_key = KEYS[1]
+local early_key = KEYS[2]
+local cid = ARGV[1]
+local payload = ARGV[2]
+local ttl_ms = ARGV[3]
+local execution_head, execution_tail = ARGV[4], ARGV[5]
+
+local holder = redis.call('HGET', correlations_key, cid)
+if holder and redis.call('EXISTS', execution_head .. holder .. execution_tail) == 1 then
+  return {'held', holder}
+end
+if redis.call('SET', early_key, payload, 'NX', 'PX', ttl_ms) then
+  return {'stored'}
+end
+return {'conflict'}
+"""
+
+TAKE_EARLY = """
+-- Remove and return an early payload (GETDEL needs Redis 6.2; this works on 6.0).
+--
+-- KEYS[1]  early-payload key
+--
+-- Reply: the payload, or nil.
+local early_key = KEYS[1]
+
+local payload = redis.call('GET', early_key)
+if payload then
+  redis.call('DEL', early_key)
+end
+return payload
+"""
+
+LIST = """
+-- The newest executions of one or more status indexes, merged newest first.
+--
+-- KEYS[1..n]  status indexes to merge (zsets scored by created_at)
+-- ARGV[1]     limit: most executions to return (at least 1)
+-- ARGV[2]     execution key head  } execution key of id X = head .. X .. tail
+-- ARGV[3]     execution key tail  }
+-- ARGV[4]     "1" to keep only executions of the reactor ARGV[5], else "0"
+-- ARGV[5]     reactor name (ignored if ARGV[4] is "0")
+-- ARGV[5+i]   the status KEYS[i] indexes
+--
+-- Reply: {{execution id, hash as field/value list}, ...}, newest first.
+--
+-- An entry is stale when its execution expired, or when the id was reused after expiry
+-- by an execution of another status or reactor: stale entries are skipped and removed.
+-- If that leaves fewer than the limit, the indexes are read again (each pass removes
+-- at least one stale entry, so this ends).
+local limit = tonumber(ARGV[1])
+local execution_head, execution_tail = ARGV[2], ARGV[3]
+local by_reactor = ARGV[4] == '1'
+local reactor = ARGV[5]
+
+while true do
+  -- The newest `limit` entries of every index are enough to find the newest `limit`.
+  local candidates = {}
+  for i, key in ipairs(KEYS) do
+    local entries = redis.call('ZREVRANGE', key, 0, limit - 1, 'WITHSCORES')
+    for j = 1, #entries, 2 do
+      table.insert(candidates, {key = key, status = ARGV[5 + i], id = entries[j],
+        score = tonumber(entries[j + 1])})
+    end
+  end
+  table.sort(candidates, function(a, b)
+    if a.score ~= b.score then
+      return a.score > b.score
+    end
+    return a.id > b.id
+  end)
+
+  local found, stale = {}, false
+  for _, candidate in ipairs(candidates) do
+    if #found == limit then
+      break
+    end
+    local stored = redis.call('HGETALL', execution_head .. candidate.id .. execution_tail)
+    local fields = {}
+    for j = 1, #stored, 2 do
+      fields[stored[j]] = stored[j + 1]
+    end
+    if fields.status == candidate.status and (not by_reactor or fields.reactor == reactor) then
+      table.insert(found, {candidate.id, stored})
+    else
+      redis.call('ZREM', candidate.key, candidate.id)
+      stale = true
+    end
+  end
+  if #found == limit or not stale then
+    return found
+  end
+end
+"""
