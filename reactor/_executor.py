@@ -1275,7 +1275,7 @@ async def find(cls: type[Reactor], execution_id: str | None = None, *, correlati
 
 
 def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
-    if correlation_id is not None:
+    if correlation_id is not None and step is None:
         for path, pending in run.pending.items():
             if pending.correlation_id == correlation_id:
                 return path
@@ -1287,8 +1287,6 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if step is not None:
         if step in run.pending:
             return step
-        if step in run.resolved:
-            raise AlreadyResumed("the interrupt was already resumed", reactor=run.plan.name, execution_id=run.id, step=step)
         raise NotPending(
             f"{step!r} is not a pending interrupt; pending: {sorted(run.pending) or 'none'}",
             pending=sorted(run.pending),
@@ -1320,18 +1318,26 @@ async def resume(
     """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
     plan = _plan(cls)
     storage = storage_for(cls)
+    path: str | None = step
     for _ in range(_CAS_ATTEMPTS):
-        if correlation_id is not None:
+        if execution_id is None:
+            assert correlation_id is not None
             stored = await storage.load_by_correlation(plan.name, correlation_id)
             if stored is None:
                 return await _store_early(cls, correlation_id, payload)
+            # Retries after a lost race reload by id: the winner may have finished the
+            # execution and released the correlation id meanwhile.
+            execution_id = stored.id
         else:
-            assert execution_id is not None
             stored = await _load(cls, execution_id)
         run = Run.from_stored(cls, stored)
+        if path is not None and path in run.resolved:
+            raise AlreadyResumed(
+                "the interrupt was already resumed", reactor=plan.name, execution_id=run.id, step=path
+            )
         if stored.status.finished:
-            raise _not_paused(run, step)
-        path = _pick(run, step, correlation_id)
+            raise _not_paused(run, path)
+        path = _pick(run, path, correlation_id)
         pending = run.pending[path]
         node = run.node_at(path)
         if pending.deadline is not None and pending.deadline <= settings.clock() and stored.status is Status.PAUSED:

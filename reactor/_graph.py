@@ -113,7 +113,10 @@ class Plan:
     def result_hint(self, step: str) -> Any:
         """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""
         node = self.nodes.get(step)
-        return node.call.return_hint if node is not None and node.call is not None else None
+        if node is None or node.call is None or node.kind == "interrupt":
+            # An interrupt's body returns the request; its result is the resume payload.
+            return None
+        return node.call.return_hint
 
 
 def _fail(reactor: str, message: str, step: str | None = None) -> DefinitionError:
@@ -122,7 +125,7 @@ def _fail(reactor: str, message: str, step: str | None = None) -> DefinitionErro
 
 def _structured_hint(annotation: Any) -> Any:
     """The annotation if injected values should be converted to it, else ``None``."""
-    if annotation is inspect.Parameter.empty or annotation is Any or annotation is None:
+    if annotation in (inspect.Parameter.empty, Any, None, type(None)):
         return None
     if isinstance(annotation, type) and annotation in (str, int, float, bool, dict, list):
         return None

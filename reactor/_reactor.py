@@ -56,8 +56,11 @@ class ReactorMeta(type):
         decls: dict[str, StepDecl] = {}
         for klass in reversed(cls.__mro__):
             for attr, member in vars(klass).items():
+                if isinstance(member, Input | StepDecl) and attr in (
+                    decls if isinstance(member, Input) else inputs
+                ):
+                    raise DefinitionError(f"{attr!r} is both an input and a step", reactor=name, step=attr)
                 if isinstance(member, Input):
-                    decls.pop(attr, None)
                     inputs[attr] = member
                 elif isinstance(member, StepDecl):
                     if member.name and member.name != attr:
@@ -66,7 +69,6 @@ class ReactorMeta(type):
                             reactor=name,
                             step=attr,
                         )
-                    inputs.pop(attr, None)
                     decls[attr] = member
         reactor_name = namespace.get("name") or f"{cls.__module__}.{cls.__qualname__}"
         cls.name = reactor_name

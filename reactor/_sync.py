@@ -16,15 +16,26 @@ __all__ = ["owns_running_loop", "run_sync"]
 
 T = TypeVar("T")
 
+class _Holder:
+    """A thread's facade loop, closed when the thread ends rather than leaked."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_running():
+            self.loop.close()
+
+
 _local = threading.local()
 
 
 def _loop() -> asyncio.AbstractEventLoop:
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop
+    holder: _Holder | None = getattr(_local, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _Holder()
+        _local.holder = holder
+    return holder.loop
 
 
 def owns_running_loop() -> bool:
@@ -33,7 +44,8 @@ def owns_running_loop() -> bool:
         running = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    return running is getattr(_local, "loop", None)
+    holder: _Holder | None = getattr(_local, "holder", None)
+    return holder is not None and running is holder.loop
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

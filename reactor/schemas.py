@@ -191,7 +191,5 @@ def form(json_schema: Mapping[str, Any]) -> dict[str, Any]:
     except jsonschema.SchemaError as exc:
         raise ValueError(f"invalid JSON Schema: {exc.message}") from exc
     if schema.get("type") != "object":
-        raise ValueError(
-            f'form() needs a schema with "type": "object", got {schema.get("type")!r}'
-        )
+        raise ValueError(f'form() needs a schema with "type": "object", got {schema.get("type")!r}')
     return schema

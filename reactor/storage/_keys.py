@@ -6,12 +6,14 @@ key names are spelled out; the Lua scripts build the keys they discover at run
 time (an execution found in an index, an old status) from the affixes
 :class:`Keys` derives from these same templates.
 
-In templates, ``<reactor>`` is the reactor's registry name percent-encoded
-(:func:`urllib.parse.quote`, nothing kept safe but ``A-Za-z0-9_.-~``): a ``:``
-inside a name must not let two different (reactor, id) pairs spell the same key.
+In the templates, ``{reactor}`` is the reactor's registry name percent-encoded
+(:func:`urllib.parse.quote`: only ``A-Za-z0-9_.-~`` kept as they are), so that a ``:``
+inside a name cannot let two different (reactor, id) pairs spell the same key.
 
-Each execution is a single hash whose key is hash-tagged by the execution id, so
-that any keys later added per execution land in the same Redis Cluster slot.
+Each execution is a single hash whose key is hash-tagged by the execution id
+(``{exec:<id>}``). The other keys are shared indexes that a write updates in the same
+script as the execution, so they cannot live in the execution's Cluster slot: the
+storage needs a standalone Redis, not Redis Cluster.
 """
 
 from __future__ import annotations

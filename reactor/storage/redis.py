@@ -1,0 +1,415 @@
+"""Redis storage: the production store, shared by every process that talks to one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.connection import parse_url
+
+from .._status import Status
+from ..errors import StorageError
+from . import _lua
+from ._base import (
+    DEFAULT_RETENTION,
+    CorrelationTaken,
+    EarlyPayloadWaiting,
+    Storage,
+    StoredExecution,
+    WriteConflict,
+)
+from ._keys import Keys
+
+__all__ = ["RedisStorage"]
+
+ClientFactory: TypeAlias = Callable[[], redis.asyncio.Redis]
+"""Makes a new client; called once per event loop the storage is used on."""
+
+
+class _Client:
+    """A redis-py client of one event loop, with the scripts registered on it."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.redis = client
+        self.write = client.register_script(_lua.WRITE)
+        self.load_by_correlation = client.register_script(_lua.LOAD_BY_CORRELATION)
+        self.touch = client.register_script(_lua.TOUCH)
+        self.reserve_idempotency_key = client.register_script(_lua.RESERVE_IDEMPOTENCY_KEY)
+        self.put_early = client.register_script(_lua.PUT_EARLY)
+        self.take_early = client.register_script(_lua.TAKE_EARLY)
+        self.list = client.register_script(_lua.LIST)
+
+
+class RedisStorage(Storage):
+    """Keeps executions in Redis (standalone, 6.0 or later; no modules needed).
+
+    Every method is one round trip; state changes run as Lua scripts, so they are
+    atomic however many processes share the database. (A script the server does not
+    know yet, after a restart for instance, costs two more trips the first time.) See
+    :mod:`reactor.storage._keys` for the key layout.
+
+    One instance may be used from several threads and event loops at once: it keeps
+    one redis-py client per running event loop, created on first use. Call
+    :meth:`aclose` on each loop before closing that loop.
+
+    Args:
+        url_or_factory: A Redis URL (``redis://[[user]:password@]host[:port][/db]``,
+            ``rediss://``, ``unix://``; options such as ``?socket_timeout=2`` allowed), or a
+            callable returning a new ``redis.asyncio.Redis`` created with
+            ``decode_responses=True`` (for options a URL cannot carry).
+        prefix: First segment of every key.
+        retention: Seconds a finished execution is kept.
+        clock: Source of unix time for ``created_at``/``updated_at`` (tests may pass a
+            fake clock). Expiry runs on the Redis server's clock.
+
+    Attributes:
+        keys: The names of the keys this storage uses.
+
+    Raises:
+        ValueError: The URL is not a valid Redis URL, or ``retention`` is not positive.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        url_or_factory: str | ClientFactory,
+        *,
+        prefix: str = "reactor",
+        retention: float = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if retention <= 0:
+            raise ValueError(f"retention must be positive, not {retention!r}")
+        if isinstance(url_or_factory, str):
+            # Fail here rather than on first use, which may be far from the mistake.
+            parse_url(url_or_factory)
+        self._url = url_or_factory
+        self.keys = Keys(prefix)
+        self.retention = retention
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._clients: dict[asyncio.AbstractEventLoop, _Client] = {}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "reactor",
+        retention: float = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> RedisStorage:
+        """Return a storage connecting to ``url``; see :class:`RedisStorage` for the arguments."""
+        return cls(url, prefix=prefix, retention=retention, clock=clock)
+
+    def __repr__(self) -> str:
+        url = _redact(self._url) if isinstance(self._url, str) else repr(self._url)
+        return f"{type(self).__name__}(url={url!r}, prefix={self.keys.prefix!r})"
+
+    def _client(self) -> _Client:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                # A loop closed without aclose() can never run its client again: drop it.
+                for closed in [known for known in self._clients if known.is_closed()]:
+                    del self._clients[closed]
+                client = self._clients[loop] = _Client(self._connect())
+            return client
+
+    def _connect(self) -> redis.asyncio.Redis:
+        if isinstance(self._url, str):
+            return redis.asyncio.Redis.from_url(self._url, decode_responses=True)
+        client = self._url()
+        if not client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("the client factory must create clients with decode_responses=True")
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client of the running event loop (a later call opens a new one)."""
+        with self._lock:
+            client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            with _translate_errors("close"):
+                await client.redis.aclose()
+
+    async def load(self, execution_id: str) -> StoredExecution | None:
+        client = self._client()
+        with _translate_errors("load", execution_id=execution_id):
+            fields = await client.redis.hgetall(self.keys.execution(execution_id))
+        return _envelope(execution_id, fields) if fields else None
+
+    async def load_by_correlation(
+        self, reactor: str, correlation_id: str
+    ) -> StoredExecution | None:
+        client = self._client()
+        with _translate_errors("load_by_correlation", reactor=reactor):
+            reply = await client.load_by_correlation(
+                keys=[self.keys.correlations(reactor)],
+                args=[correlation_id, *self.keys.execution_affixes()],
+            )
+        match reply:
+            case None:
+                return None
+            case [str(execution_id), list(fields)]:
+                return _envelope(execution_id, _pairs(fields))
+        raise _unexpected("load_by_correlation", reply, reactor=reactor)
+
+    async def write(self, record: StoredExecution, *, expected_version: int) -> StoredExecution:
+        now = self._clock()
+        finished = record.status.finished
+        keys = [
+            self.keys.execution(record.id),
+            self.keys.correlations(record.reactor),
+            self.keys.deadlines,
+            self.keys.leases,
+        ]
+        if not finished:
+            keys += [self.keys.early(record.reactor, cid) for cid in record.correlation_ids]
+        deadline_score = "" if finished or record.deadline is None else _score(record.deadline)
+        lease_score = (
+            _score(record.lease_expires)
+            if record.status is Status.RUNNING and record.lease_expires is not None
+            else ""
+        )
+        args: list[str | int] = [
+            record.id,
+            expected_version,
+            repr(now),
+            _score(record.created_at or now),
+            int(finished),
+            _milliseconds(self.retention),
+            deadline_score,
+            lease_score,
+            *self.keys.execution_affixes(),
+            *self.keys.status_affixes(),
+            *self.keys.status_affixes(record.reactor),
+            *_fields(record),
+        ]
+        client = self._client()
+        with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
+            reply = await client.write(keys=keys, args=args)
+        match reply:
+            case ["ok", str(created_at)]:
+                return record.evolve(
+                    version=expected_version + 1, created_at=float(created_at), updated_at=now
+                )
+            case ["conflict", list(fields)]:
+                current = _envelope(record.id, _pairs(fields)) if fields else None
+                raise WriteConflict(record.id, current)
+            case ["taken", str(correlation_id), str(holder)]:
+                raise CorrelationTaken(correlation_id, holder)
+            case ["early", str(correlation_id)]:
+                raise EarlyPayloadWaiting(correlation_id)
+        raise _unexpected("write", reply, reactor=record.reactor, execution_id=record.id)
+
+    async def touch(self, execution_id: str, *, version: int, lease_expires: float) -> bool:
+        client = self._client()
+        with _translate_errors("touch", execution_id=execution_id):
+            reply = await client.touch(
+                keys=[self.keys.execution(execution_id), self.keys.leases],
+                args=[execution_id, version, _score(lease_expires), Status.RUNNING.value],
+            )
+        if reply not in (0, 1):
+            raise _unexpected("touch", reply, execution_id=execution_id)
+        return bool(reply)
+
+    async def reserve_idempotency_key(self, reactor: str, key: str, execution_id: str) -> str:
+        client = self._client()
+        with _translate_errors("reserve_idempotency_key", reactor=reactor):
+            reply = await client.reserve_idempotency_key(
+                keys=[self.keys.idempotency(reactor, key)],
+                args=[execution_id, _milliseconds(self.retention)],
+            )
+        if not isinstance(reply, str):
+            raise _unexpected("reserve_idempotency_key", reply, reactor=reactor)
+        return reply
+
+    async def put_early(
+        self, reactor: str, correlation_id: str, payload: str, *, ttl: float
+    ) -> str | None:
+        client = self._client()
+        with _translate_errors("put_early", reactor=reactor):
+            reply = await client.put_early(
+                keys=[self.keys.correlations(reactor), self.keys.early(reactor, correlation_id)],
+                args=[
+                    correlation_id,
+                    payload,
+                    # PX must be positive; a payload that expires at once is simply gone.
+                    max(1, _milliseconds(ttl)),
+                    *self.keys.execution_affixes(),
+                ],
+            )
+        match reply:
+            case ["held", str(holder)]:
+                return holder
+            case ["stored"]:
+                return None
+            case ["conflict"]:
+                raise WriteConflict(correlation_id, None)
+        raise _unexpected("put_early", reply, reactor=reactor)
+
+    async def take_early(self, reactor: str, correlation_id: str) -> str | None:
+        client = self._client()
+        with _translate_errors("take_early", reactor=reactor):
+            reply = await client.take_early(keys=[self.keys.early(reactor, correlation_id)])
+        if reply is not None and not isinstance(reply, str):
+            raise _unexpected("take_early", reply, reactor=reactor)
+        return reply
+
+    async def due(self, now: float, *, limit: int = 100) -> list[str]:
+        return await self._scheduled("due", self.keys.deadlines, now, limit)
+
+    async def expired_leases(self, now: float, *, limit: int = 100) -> list[str]:
+        return await self._scheduled("expired_leases", self.keys.leases, now, limit)
+
+    async def _scheduled(self, operation: str, key: str, now: float, limit: int) -> list[str]:
+        # Writes keep finished executions off both schedules, so no filtering is needed.
+        client = self._client()
+        with _translate_errors(operation):
+            ids = await client.redis.zrangebyscore(key, "-inf", repr(now), start=0, num=limit)
+        return [_text(operation, execution_id) for execution_id in ids]
+
+    async def list(
+        self, *, status: Status | None = None, reactor: str | None = None, limit: int = 100
+    ) -> list[StoredExecution]:
+        if limit < 1:
+            return []
+        statuses = [status.value] if status is not None else [s.value for s in Status]
+        client = self._client()
+        with _translate_errors("list", reactor=reactor):
+            reply = await client.list(
+                keys=[self.keys.status(value, reactor) for value in statuses],
+                args=[
+                    limit,
+                    *self.keys.execution_affixes(),
+                    int(reactor is not None),
+                    reactor or "",
+                    *statuses,
+                ],
+            )
+        if not isinstance(reply, list):
+            raise _unexpected("list", reply, reactor=reactor)
+        found = []
+        for entry in reply:
+            match entry:
+                case [str(execution_id), list(fields)]:
+                    found.append(_envelope(execution_id, _pairs(fields)))
+                case _:
+                    raise _unexpected("list", reply, reactor=reactor)
+        return found
+
+
+@contextlib.contextmanager
+def _translate_errors(operation: str, **context: str | None) -> Iterator[None]:
+    """Turn redis-py errors (connection lost, timeout, script error...) into StorageError."""
+    try:
+        yield
+    except redis.exceptions.RedisError as exc:
+        raise StorageError(f"redis {operation} failed: {exc}", **context) from exc
+
+
+def _unexpected(operation: str, reply: object, **context: str | None) -> StorageError:
+    return StorageError(f"redis {operation}: unexpected reply {reply!r:.200}", **context)
+
+
+def _text(operation: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _unexpected(operation, value)
+    return value
+
+
+def _score(value: float) -> str:
+    """``value`` as a sorted-set score that reads back exactly.
+
+    Raises:
+        ValueError: ``value`` is NaN, which Redis refuses as a score. Checked here
+            because Redis does not undo what a script wrote before a command failed.
+    """
+    if math.isnan(value):
+        raise ValueError("a time stored by reactor cannot be NaN")
+    return repr(value)
+
+
+def _milliseconds(seconds: float) -> int:
+    return math.ceil(seconds * 1000)
+
+
+def _fields(record: StoredExecution) -> list[str]:
+    """The hash fields of ``record`` the write script stores as given, flattened."""
+    fields = [
+        "reactor",
+        record.reactor,
+        "status",
+        record.status.value,
+        "body",
+        record.body,
+        "correlation_ids",
+        # Raw UTF-8, not \\u escapes: Lua compares the ids it decodes with ids sent as text.
+        json.dumps(list(record.correlation_ids), ensure_ascii=False),
+    ]
+    if record.deadline is not None:
+        fields += ["deadline", repr(record.deadline)]
+    if record.lease_expires is not None:
+        fields += ["lease_expires", repr(record.lease_expires)]
+    if record.reason is not None:
+        fields += ["reason", record.reason]
+    return fields
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """``[field, value, field, value...]`` (a hash as Lua returns it) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _envelope(execution_id: str, fields: Mapping[Any, Any]) -> StoredExecution:
+    try:
+        return StoredExecution(
+            id=execution_id,
+            reactor=fields["reactor"],
+            status=Status(fields["status"]),
+            version=int(fields["version"]),
+            body=fields["body"],
+            correlation_ids=tuple(json.loads(fields["correlation_ids"])),
+            deadline=_optional_float(fields.get("deadline")),
+            lease_expires=_optional_float(fields.get("lease_expires")),
+            reason=fields.get("reason"),
+            created_at=float(fields["created_at"]),
+            updated_at=float(fields["updated_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError(
+            f"redis: malformed stored execution: {exc!r}", execution_id=execution_id
+        ) from exc
+
+
+def _optional_float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password (in the user part or a ``password=`` parameter)."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    username = userinfo.partition(":")[0]
+    query = [
+        (name, value)
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if name != "password"
+    ]
+    return urllib.parse.urlunsplit(
+        parts._replace(
+            netloc=f"{username}@{hostport}" if username else hostport,
+            query=urllib.parse.urlencode(query),
+        )
+    )

@@ -1,0 +1,87 @@
+"""Test helpers and pytest fixtures for applications that use reactor.
+
+Installed as a pytest plugin (entry point ``reactor``), so these fixtures are
+available in any suite once reactor is installed:
+
+- ``memory_storage``: every reactor without a storage of its own uses a fresh
+  :class:`~reactor.MemoryStorage` for the test.
+- ``reactor_clock``: a :class:`FakeClock` that drives interrupt deadlines and leases,
+  so timeout tests need no sleeping.
+- ``reactor_events``: a list collecting ``(event, fields)`` for every transition.
+
+Example::
+
+    def test_times_out(memory_storage, reactor_clock):
+        ex = Approval.run(order=1)
+        reactor_clock.advance(3600)
+        with pytest.raises(InterruptTimeout):
+            Approval.resume(ex.id, {"approved": True})
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from ._config import settings
+from .storage import MemoryStorage
+
+__all__ = ["FakeClock", "memory_storage", "reactor_clock", "reactor_events"]
+
+
+class FakeClock:
+    """A clock that only moves when told to.
+
+    Args:
+        start: The unix time it starts at (default: now).
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def memory_storage() -> Iterator[MemoryStorage]:
+    """A fresh MemoryStorage configured as the default for the test."""
+    saved = attrs.evolve(settings)
+    storage = MemoryStorage()
+    settings.storage = storage
+    try:
+        yield storage
+    finally:
+        settings.storage = saved.storage
+
+
+@pytest.fixture
+def reactor_clock() -> Iterator[FakeClock]:
+    """A :class:`FakeClock` that reactor uses for deadlines and leases during the test."""
+    saved = settings.clock
+    clock = FakeClock()
+    settings.clock = clock
+    try:
+        yield clock
+    finally:
+        settings.clock = saved
+
+
+@pytest.fixture
+def reactor_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Collects ``(event, fields)`` of every transition event during the test."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    saved = settings.middleware
+    settings.middleware = (*saved, lambda event, fields: events.append((event, fields)))
+    try:
+        yield events
+    finally:
+        settings.middleware = saved

@@ -1,0 +1,126 @@
+"""Fixtures shared by the whole suite.
+
+- ``redis_server`` (session): a private ``redis-server`` on a free port, never the
+  shared 6379, with persistence off; ``.kill()``/``.restart()`` drive fault tests.
+- ``redis_url``: that server's URL, flushed before each test.
+- ``storage``: a fresh :class:`MemoryStorage` or :class:`RedisStorage`, parametrized
+  with ids ``memory`` and ``redis``; a module may override ``storage_options`` (keyword
+  arguments for the constructor, e.g. a fake ``clock``).
+
+``async def`` tests are supported without pytest-asyncio: each runs on a fresh event
+loop, and the storages it received are closed on that loop afterwards (RedisStorage
+keeps one client per loop, which must be closed on the loop it ran on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from reactor.storage import MemoryStorage, RedisStorage, Storage
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+
+    async def run() -> None:
+        try:
+            await pyfuncitem.obj(**kwargs)
+        finally:
+            for value in kwargs.values():
+                if isinstance(value, Storage):
+                    await value.aclose()
+
+    asyncio.run(run())
+    return True
+
+
+class RedisServer:
+    """A ``redis-server`` process this test session owns."""
+
+    def __init__(self, directory: Path) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.fail("redis-server is not on PATH; install it (apt-get install redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        assert self.port != 6379, "the shared Redis on 6379 must not be touched"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._command = [
+            executable,
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no"),
+            *("--dir", str(directory), "--logfile", str(directory / "redis.log")),
+        ]
+        self._log = directory / "redis.log"
+        self._process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(self._command)
+        deadline = time.monotonic() + 10
+        with redis.Redis(port=self.port) as client:
+            while True:
+                try:
+                    client.ping()
+                    return process
+                except redis.ConnectionError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        log = self._log.read_text() if self._log.exists() else ""
+                        pytest.fail(f"redis-server did not start on port {self.port}:\n{log}")
+                    time.sleep(0.02)
+
+    def kill(self) -> None:
+        """Kill the server abruptly (SIGKILL), as a crash would."""
+        self._process.kill()
+        self._process.wait()
+
+    def restart(self) -> None:
+        """Start the server again on the same port (empty: nothing is persisted)."""
+        self._process = self._start()
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def storage_options() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request: pytest.FixtureRequest, storage_options: dict[str, Any]) -> Storage:
+    if request.param == "memory":
+        return MemoryStorage(**storage_options)
+    # Looked up only here, so memory-only runs need no redis-server.
+    url = request.getfixturevalue("redis_url")
+    return RedisStorage.from_url(url, prefix="test", **storage_options)

@@ -1,0 +1,611 @@
+"""Tests for the JSON codec: round trips with type fidelity, structuring, refusals."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import copy
+import dataclasses
+import enum
+import inspect
+import json
+import math
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+import reactor
+from reactor import _codec
+from reactor._codec import Codec, default_codec
+from reactor.errors import SerializationError
+
+codec = Codec()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Mode(enum.StrEnum):
+    FAST = "fast"
+
+
+class Perm(enum.Flag):
+    READ = 1
+    WRITE = 2
+
+
+@attrs.define
+class Event:
+    name: str
+    when: datetime
+    until: date | None = None
+
+
+@attrs.frozen
+class Money:
+    amount: Decimal
+    currency: str = "EUR"
+
+
+@dataclasses.dataclass
+class Timeline:
+    title: str
+    events: list[Event]
+    tags: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Point:
+    x: int
+    y: int
+
+
+@dataclasses.dataclass
+class Counted:
+    value: int
+    double: int = dataclasses.field(init=False)
+    calls = 0
+
+    def __post_init__(self) -> None:
+        Counted.calls += 1
+        self.double = self.value * 2
+
+
+@dataclasses.dataclass
+class Order:
+    id: int
+    placed_at: datetime
+    lines: tuple[int, ...]
+    color: Color
+    price: Decimal
+    ref: uuid.UUID
+    note: str | None = None
+
+
+@dataclasses.dataclass
+class Holder:
+    items: list[Any]
+
+
+class Pair(NamedTuple):
+    left: int
+    right: int
+
+
+def deep_types(value: Any) -> Any:
+    """The value's structure with every leaf replaced by its exact type."""
+    kind = type(value)
+    if kind in (list, tuple):
+        return kind, [deep_types(item) for item in value]
+    if kind in (set, frozenset):
+        return kind, sorted(map(repr, map(deep_types, value)))
+    if kind is dict:
+        return kind, [(deep_types(k), deep_types(v)) for k, v in value.items()]
+    if dataclasses.is_dataclass(value) or attrs.has(kind):
+        fields = (
+            dataclasses.fields(value) if dataclasses.is_dataclass(value) else attrs.fields(kind)
+        )
+        return kind, [(f.name, deep_types(getattr(value, f.name))) for f in fields]
+    if kind in (datetime, time):
+        return kind, value.tzinfo, value.fold
+    return kind
+
+
+def assert_round_trip(value: Any) -> Any:
+    """Checks both round trips (text and tree) give back an equal value of the same types."""
+    text = codec.dumps(value)
+    assert json.loads(text) == codec.encode(value)  # the text is plain JSON
+    for back in (codec.loads(text), codec.decode(codec.encode(value))):
+        assert back == value
+        assert deep_types(back) == deep_types(value)
+    return codec.loads(text)
+
+
+# --------------------------------------------------------------------------- round trips
+
+NOW = datetime(2024, 5, 17, 13, 45, 12, 123456)
+
+SCALARS = [
+    "text",
+    "",
+    "ünïcode ✓ 😀",
+    0,
+    -7,
+    2**80,
+    1.5,
+    -0.0,
+    1e308,
+    True,
+    False,
+    None,
+]
+
+BUILT_INS = [
+    [],
+    [1, "a", None, 2.5, True],
+    {},
+    {"a": 1, "b": [1, 2]},
+    (),
+    (1,),
+    (1, "a", (2, 3)),
+    set(),
+    {1, 2, 3},
+    {"b", "a"},
+    frozenset({(1, 2), (3, 4)}),
+    b"\x00\xffbytes",
+    NOW,
+    NOW.replace(tzinfo=UTC),
+    NOW.replace(tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    NOW.replace(tzinfo=ZoneInfo("Europe/Paris")),
+    datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+    datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Paris")),  # skipped by DST
+    date(2024, 2, 29),
+    time(23, 59, 59, 999999),
+    time(8, 0, tzinfo=timezone(timedelta(hours=2))),
+    timedelta(days=-1, seconds=5, microseconds=7),
+    timedelta(0),
+    Decimal("1.10"),
+    Decimal("-0.000001"),
+    Decimal("1E+30"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    Color.RED,
+    Priority.HIGH,
+    Mode.FAST,
+    Perm.READ,
+    Perm.READ | Perm.WRITE,
+    Point(1, 2),
+    Money(Decimal("9.99")),
+    Event("launch", NOW),
+]
+
+
+@pytest.mark.parametrize("value", SCALARS + BUILT_INS, ids=repr)
+def test_round_trip_keeps_value_and_type(value: Any) -> None:
+    assert_round_trip(value)
+
+
+@pytest.mark.parametrize("value", SCALARS + BUILT_INS, ids=repr)
+def test_round_trip_nested_in_containers(value: Any) -> None:
+    assert_round_trip({"x": [value, (value,)], "y": {"deep": [[value]]}})
+
+
+def test_nested_dataclass_with_attrs_instances_and_datetimes() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    value = Timeline(
+        title="release",
+        events=[
+            Event("freeze", datetime(2024, 6, 1, 9, 0, tzinfo=paris), date(2024, 6, 3)),
+            Event("ship", datetime(2024, 6, 4, 12, 0, tzinfo=UTC)),
+        ],
+        tags={"q2", "major"},
+    )
+    back = assert_round_trip(value)
+    assert back.events[0].when.tzinfo is paris
+    assert back.events[1].until is None
+
+
+def test_dict_with_non_str_keys() -> None:
+    value = {1: "one", (2, "b"): [2], None: 0, Color.RED: "r", 2.5: "f", "s": "str"}
+    back = assert_round_trip(value)
+    assert list(back) == list(value)  # key order kept
+
+
+def test_user_dict_containing_tag_key_is_escaped() -> None:
+    value = {"$t": "datetime", "v": "2024-01-01T00:00:00"}
+    assert codec.encode(value) == {
+        "$t": "dict",
+        "v": [["$t", "datetime"], ["v", "2024-01-01T00:00:00"]],
+    }
+    back = assert_round_trip(value)
+    assert type(back) is dict
+    assert_round_trip({"outer": [{"$t": "tuple", "v": [1]}]})
+
+
+def test_json_native_values_pass_through_unchanged() -> None:
+    value = {"a": [1, 2, {"b": None, "c": "x", "d": 1.5}], "e": True}
+    assert codec.encode(value) is value
+    assert codec.dumps(value) == json.dumps(value, separators=(",", ":"))
+    ints = list(range(10))
+    assert codec.encode(ints) is ints
+    assert codec.dumps("é") == '"é"'  # ensure_ascii=False
+
+
+def test_decode_does_not_modify_the_tree() -> None:
+    tree = codec.encode({"a": [(1, 2), {3}], "b": {1: NOW}})
+    snapshot = copy.deepcopy(tree)
+    codec.decode(tree)
+    assert tree == snapshot
+
+
+def test_encoded_form_is_stable() -> None:
+    # Stored executions depend on these exact shapes: change them only with a migration.
+    assert codec.encode((1, 2)) == {"$t": "tuple", "v": [1, 2]}
+    assert codec.encode({2, 1}) == {"$t": "set", "v": [1, 2]}
+    assert codec.encode(frozenset({"a"})) == {"$t": "frozenset", "v": ["a"]}
+    assert codec.encode({1: "a"}) == {"$t": "dict", "v": [[1, "a"]]}
+    assert codec.encode(datetime(2024, 1, 1, tzinfo=UTC)) == {
+        "$t": "datetime",
+        "v": "2024-01-01T00:00:00+00:00",
+    }
+    assert codec.encode(datetime(2024, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))) == {
+        "$t": "datetime",
+        "v": "2024-01-01T00:00:00+01:00",
+        "tz": "Europe/Paris",
+    }
+    assert codec.encode(date(2024, 1, 2)) == {"$t": "date", "v": "2024-01-02"}
+    assert codec.encode(time(1, 2)) == {"$t": "time", "v": "01:02:00"}
+    assert codec.encode(timedelta(days=1, seconds=2, microseconds=3)) == {
+        "$t": "timedelta",
+        "v": [1, 2, 3],
+    }
+    assert codec.encode(Decimal("1.10")) == {"$t": "decimal", "v": "1.10"}
+    assert codec.encode(uuid.UUID(int=1)) == {
+        "$t": "uuid",
+        "v": "00000000-0000-0000-0000-000000000001",
+    }
+    assert codec.encode(b"hi") == {"$t": "bytes", "v": "aGk="}
+    assert codec.encode(Color.RED) == {"$t": "enum", "c": f"{__name__}:Color", "n": "RED"}
+    assert codec.encode(Perm.READ | Perm.WRITE) == {"$t": "enum", "c": f"{__name__}:Perm", "v": 3}
+    assert codec.encode(Point(1, 2)) == {
+        "$t": "dataclass",
+        "c": f"{__name__}:Point",
+        "v": {"x": 1, "y": 2},
+    }
+    assert codec.encode(Money(Decimal(1))) == {
+        "$t": "attrs",
+        "c": f"{__name__}:Money",
+        "v": {"amount": {"$t": "decimal", "v": "1"}, "currency": "EUR"},
+    }
+
+
+def test_set_encoding_is_deterministic_when_sortable() -> None:
+    assert codec.dumps({3, 1, 2}) == codec.dumps({2, 3, 1})
+    assert_round_trip({1, "a", None})  # unsortable: still round trips
+
+
+def test_decoding_restores_state_without_calling_init() -> None:
+    value = Counted(5)
+    assert (value.double, Counted.calls) == (10, 1)
+    text = codec.dumps(value)
+    back = codec.loads(text)
+    assert back == value
+    assert back.double == 10
+    assert Counted.calls == 1  # no __init__ / __post_init__ on decoding
+
+
+def test_decoding_fills_fields_added_since_with_their_defaults() -> None:
+    stored = {"$t": "dataclass", "c": f"{__name__}:Timeline", "v": {"title": "t", "events": []}}
+    assert codec.decode(stored) == Timeline("t", [], set())
+    stored = {"$t": "attrs", "c": f"{__name__}:Money", "v": {"amount": "1", "gone": 1}}
+    assert codec.decode(stored) == Money("1")  # type: ignore[arg-type]
+    stored = {"$t": "attrs", "c": f"{__name__}:Money", "v": {"currency": "USD"}}
+    with pytest.raises(SerializationError, match="no value for field 'amount'"):
+        codec.decode(stored)
+
+
+def test_dumps_without_the_reusable_c_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = {"a": [1, 2.5, None, "é"], "b": (1, {2})}
+    fast = _codec._dump(codec.encode(value))
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert _codec._make_dumper()(codec.encode(value)) == fast
+
+
+def test_bytes_input_to_loads() -> None:
+    assert codec.loads(codec.dumps((1, "é")).encode()) == (1, "é")
+
+
+def test_default_codec() -> None:
+    assert isinstance(default_codec, Codec)
+    assert default_codec.max_payload_bytes == 1 << 20
+
+
+# --------------------------------------------------------------------------- structuring
+
+
+@dataclasses.dataclass
+class Webhook:
+    order_id: int
+    approved: bool
+    at: datetime
+    amount: Decimal
+    lines: tuple[int, ...]
+    color: Color
+    money: Money | None = None
+
+
+def test_structure_dict_to_dataclass() -> None:
+    payload = {
+        "order_id": 7,
+        "approved": True,
+        "at": "2024-01-01T10:00:00+02:00",
+        "amount": "12.50",
+        "lines": [1, 2],
+        "color": "green",
+        "money": {"amount": "3.20", "currency": "USD"},
+    }
+    value = codec.structure(payload, Webhook)
+    assert value == Webhook(
+        order_id=7,
+        approved=True,
+        at=datetime(2024, 1, 1, 10, tzinfo=timezone(timedelta(hours=2))),
+        amount=Decimal("12.50"),
+        lines=(1, 2),
+        color=Color.GREEN,
+        money=Money(Decimal("3.20"), "USD"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "expected"),
+    [
+        ("2024-01-01T00:00:00", datetime, datetime(2024, 1, 1)),
+        ("2024-01-01T00:00:00Z", datetime, datetime(2024, 1, 1, tzinfo=UTC)),
+        ("2024-01-01", date, date(2024, 1, 1)),
+        ("12:30:00", time, time(12, 30)),
+        (90, timedelta, timedelta(seconds=90)),
+        ([1, 2, 3], tuple[int, ...], (1, 2, 3)),
+        ([1, 2], tuple[int, str], (1, "2")),
+        (["a", "b"], set[str], {"a", "b"}),
+        ({"1": "2024-01-01"}, dict[int, date], {1: date(2024, 1, 1)}),
+        ("red", Color, Color.RED),
+        (2, Priority, Priority.HIGH),
+        ("1.10", Decimal, Decimal("1.10")),
+        (0.1, Decimal, Decimal("0.1")),
+        (str(uuid.UUID(int=5)), uuid.UUID, uuid.UUID(int=5)),
+        (3, float, 3.0),
+        (None, int | None, None),
+        ([{"x": 1, "y": 2}], list[Point], [Point(1, 2)]),
+    ],
+    ids=repr,
+)
+def test_structure_plain_values(value: Any, hint: Any, expected: Any) -> None:
+    result = codec.structure(value, hint)
+    assert result == expected
+    assert deep_types(result) == deep_types(expected)
+
+
+@pytest.mark.parametrize("hint", [None, Any, inspect.Parameter.empty])
+def test_structure_without_hint_returns_value(hint: Any) -> None:
+    value = {"a": [1]}
+    assert codec.structure(value, hint) is value
+    assert codec.decode(value, hint) is value
+
+
+def test_structure_keeps_instances_of_the_hint() -> None:
+    point = Point(1, 2)
+    assert codec.structure(point, Point) is point
+    event = Event("e", NOW)
+    assert codec.structure([event], list[Event])[0] is event
+    assert codec.structure({"p": point}, dict[str, Point])["p"] is point
+
+
+def test_decode_and_loads_with_hint() -> None:
+    text = codec.dumps({"x": 1, "y": 2})
+    assert codec.loads(text, Point) == Point(1, 2)
+    assert codec.decode([1, 2], tuple[int, int]) == (1, 2)
+    assert codec.loads(codec.dumps(Point(3, 4)), Point) == Point(3, 4)
+
+
+def test_structure_failure_names_the_problem() -> None:
+    with pytest.raises(SerializationError) as info:
+        codec.structure({"x": "nope", "y": 2}, Point, step="fetch")
+    message = str(info.value)
+    assert "Point" in message
+    assert "$.x" in message
+    assert info.value.step == "fetch"
+    with pytest.raises(SerializationError, match="ISO 8601"):
+        codec.structure(12, datetime)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_unencodable_value_names_type_and_path() -> None:
+    value = {"items": [1, 2, Holder(items=[{"when": object()}])]}
+    with pytest.raises(SerializationError) as info:
+        codec.encode(value)
+    assert "cannot encode object at $.items[2].items[0].when" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name", "path"),
+    [
+        (object(), "object", "$"),
+        ({"callback": lambda: None}, "function", "$.callback"),
+        ([1, (2, {"x y": print})], "builtin_function_or_method", "$[1][1]['x y']"),
+        ({1: [2, 3j]}, "complex", "$[1][1]"),
+        ({(1, object()): 2}, "object", "$<key (1, <object"),
+        (Holder(items=[Point(1, 2), {"s": socket.socket}]), "type", "$.items[1].s"),
+        (collections.OrderedDict(a=1), "collections.OrderedDict", "$"),
+        ({"p": Pair(1, 2)}, "test_codec.Pair", "$.p"),
+        (bytearray(b"x"), "bytearray", "$"),
+    ],
+    ids=repr,
+)
+def test_refusals(value: Any, type_name: str, path: str) -> None:
+    with pytest.raises(SerializationError) as info:
+        codec.dumps(value)
+    message = str(info.value)
+    assert f"cannot encode {type_name.replace('test_codec', __name__)} at {path}" in message
+
+
+def test_refuses_a_socket_with_context() -> None:
+    with socket.socket() as sock, pytest.raises(SerializationError) as info:
+        codec.encode({"conn": sock}, reactor="Shop", execution_id="ex1", step="connect")
+    error = info.value
+    assert "cannot encode socket.socket at $.conn" in str(error)
+    assert (error.reactor, error.execution_id, error.step) == ("Shop", "ex1", "connect")
+    assert "step='connect'" in str(error)
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinity_refused(number: float) -> None:
+    for value in (number, [1.0, number], {"a": {"b": number}}, (number,)):
+        with pytest.raises(SerializationError, match="not valid JSON"):
+            codec.dumps(value)
+    with pytest.raises(SerializationError, match=r"at \$\.a\.b"):
+        codec.encode({"a": {"b": number}})
+
+
+def test_local_class_refused_when_encoding() -> None:
+    @dataclasses.dataclass
+    class Local:
+        x: int
+
+    with pytest.raises(SerializationError, match="defined inside a function"):
+        codec.encode([Local(1)])
+
+
+def test_reference_cycle_refused() -> None:
+    value: list[Any] = [1]
+    value.append(value)
+    with pytest.raises(SerializationError, match="containing itself"):
+        codec.dumps(value)
+
+
+@pytest.mark.parametrize("tag", ["dataclass", "attrs", "enum"])
+def test_decoding_a_non_record_class_is_refused_without_calling_it(
+    tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(os, "system", lambda *args, **kwargs: calls.append(args))
+    tree = {"$t": tag, "c": "os:system", "v": {"command": "echo pwned"}, "n": "X"}
+    with pytest.raises(SerializationError, match="'os:system' is not"):
+        codec.decode(tree)
+    with pytest.raises(SerializationError, match="'os:system' is not"):
+        codec.loads(json.dumps(tree))
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("tree", "match"),
+    [
+        ({"$t": "dataclass", "c": f"{__name__}:Color", "v": {}}, "is not a dataclass"),
+        ({"$t": "enum", "c": f"{__name__}:Point", "n": "x"}, "is not an Enum subclass"),
+        ({"$t": "attrs", "c": "builtins:dict", "v": {}}, "is not an attrs class"),
+        ({"$t": "dataclass", "c": "no_such_module_xyz:Thing", "v": {}}, "cannot import"),
+        ({"$t": "dataclass", "c": f"{__name__}:Missing", "v": {}}, "is not a dataclass"),
+        ({"$t": "dataclass", "c": "nocolon", "v": {}}, "bad class path"),
+        ({"$t": "pickle", "v": "gASV"}, "unknown tag 'pickle'"),
+        ({"$t": 3}, "unknown tag 3"),
+        ({"$t": "datetime", "v": "yesterday"}, "malformed 'datetime'"),
+        ({"$t": "tuple", "v": "ab"}, "malformed 'tuple'"),
+        ({"$t": "dict", "v": [[1]]}, "malformed 'dict'"),
+        ({"$t": "bytes", "v": "!!"}, "malformed 'bytes'"),
+        ({"$t": "enum", "c": f"{__name__}:Color", "n": "BLUE"}, "malformed 'enum'"),
+    ],
+    ids=repr,
+)
+def test_bad_trees_refused(tree: dict[str, Any], match: str) -> None:
+    with pytest.raises(SerializationError, match=match):
+        codec.decode([tree])
+    with pytest.raises(SerializationError, match=match) as info:
+        codec.loads(json.dumps({"a": tree}), execution_id="ex9")
+    assert info.value.execution_id == "ex9"
+
+
+@pytest.mark.parametrize("text", ["{", "NaN", "[Infinity]", b"\xff"])
+def test_invalid_json_text_refused(text: str | bytes) -> None:
+    with pytest.raises(SerializationError, match=r"not valid JSON|invalid JSON"):
+        codec.loads(text)
+
+
+# --------------------------------------------------------------------------- size
+
+
+def test_check_size() -> None:
+    small = Codec(max_payload_bytes=10)
+    small.check_size("x" * 10, what="the result")
+    small.check_size("é" * 5, what="the result")  # 10 bytes in UTF-8
+    with pytest.raises(SerializationError) as info:
+        small.check_size("é" * 6, what="the result of 'fetch'", step="fetch")
+    message = str(info.value)
+    assert "the result of 'fetch' is 12 bytes" in message
+    assert "limit of 10 bytes" in message
+    assert info.value.step == "fetch"
+    with pytest.raises(SerializationError, match="11 bytes"):
+        small.check_size("x" * 11, what="the payload")
+    default_codec.check_size("x" * (1 << 20), what="a payload")
+    with pytest.raises(SerializationError):
+        default_codec.check_size("x" * ((1 << 20) + 1), what="a payload")
+    with pytest.raises(ValueError, match="positive"):
+        Codec(max_payload_bytes=0)
+
+
+# --------------------------------------------------------------------------- no pickle
+
+FORBIDDEN = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle"}
+
+
+def _python_files() -> Iterator[Path]:
+    yield from Path(reactor.__file__).parent.rglob("*.py")
+
+
+def _imported_modules(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            yield node.args[0].value
+
+
+def test_no_module_imports_pickle() -> None:
+    files = list(_python_files())
+    assert len(files) > 3
+    offenders = [
+        f"{path.name}: {name}"
+        for path in files
+        for name in _imported_modules(path)
+        if name.split(".")[0] in FORBIDDEN
+    ]
+    assert offenders == []
