@@ -64,7 +64,7 @@ from .storage._base import (
 if TYPE_CHECKING:
     from ._reactor import Reactor
 
-__all__ = ["cancel", "find", "recover", "resume", "start", "undo"]
+__all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "suspend_all", "undo"]
 
 _codec = default_codec
 # Sync steps leave the event loop on their own pool so a map of blocking elements is not
@@ -291,6 +291,7 @@ class Run:
         self.owner = uuid.uuid4().hex
         self.halt_reason: str | None = None
         self.cancel_reason: str | None = None
+        self.suspended = False
         self.lost = False
         self.dirty = True
         self.active_tasks = 0
@@ -322,13 +323,13 @@ class Run:
         )
         return text
 
-    def envelope(self) -> StoredExecution:
+    def envelope(self, lease_expires: float | None = None) -> StoredExecution:
         paused = self.status is Status.PAUSED
         deadlines = [
             p.deadline for p in self.pending.values() if p.deadline is not None and p.strategy == "active"
         ]
         lease = (
-            settings.clock() + settings.lease_seconds
+            (lease_expires if lease_expires is not None else settings.clock() + settings.lease_seconds)
             if self.status is Status.RUNNING and self.storage.durable
             else None
         )
@@ -347,14 +348,14 @@ class Run:
             created_at=self.created_at,
         )
 
-    async def write(self) -> None:
+    async def write(self, *, lease_expires: float | None = None) -> None:
         """One compare-and-set write of the current state.
 
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
         async with self._write_lock:
-            stored = await self.storage.write(self.envelope(), expected_version=self.version)
+            stored = await self.storage.write(self.envelope(lease_expires), expected_version=self.version)
             self.version = stored.version
             self.updated_at = stored.updated_at
             self.dirty = False
@@ -441,7 +442,7 @@ class Run:
             self.frames[prefix] = frame
         return frame
 
-    async def store(self) -> None:
+    async def store(self, *, lease_expires: float | None = None) -> None:
         """Write the state, absorbing what other writers did in between.
 
         On a conflict, payloads delivered to pending interrupts are merged in, a
@@ -450,7 +451,7 @@ class Run:
         """
         for _ in range(_CAS_ATTEMPTS):
             try:
-                await self.write()
+                await self.write(lease_expires=lease_expires)
                 return
             except WriteConflict as conflict:
                 self.merge(conflict.current)
@@ -522,6 +523,7 @@ class Run:
     def stopping(self, scope: _Scope) -> bool:
         return (
             self.lost
+            or self.suspended
             or self.halt_reason is not None
             or self.cancel_reason is not None
             or scope.stopped()
@@ -942,7 +944,12 @@ class Run:
     async def _settle(self, complete: bool) -> bool:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
         (payloads arrived while storing)."""
-        if self.cancel_reason is not None:
+        if self.suspended:
+            # Checkpoint with an expired lease so any worker picks it up at once.
+            self.status = Status.RUNNING
+            await self.store(lease_expires=settings.clock())
+            self.log("reactor.execution.suspended")
+        elif self.cancel_reason is not None:
             await self.finish(Status.CANCELLED, self.cancel_reason)
         elif self.halt_reason is not None:
             self.pending.clear()
@@ -1096,6 +1103,17 @@ class Run:
 
 
 # ---------------------------------------------------------------------- entry points
+
+
+def suspend_all() -> int:
+    """Ask every run alive in this process to stop after the steps in flight and
+    checkpoint with an expired lease, so another worker continues it (graceful
+    shutdown). Returns how many runs were asked."""
+    runs = list(_live_runs.values())
+    for run in runs:
+        run.suspended = True
+    return len(runs)
+
 
 
 def validate_inputs(

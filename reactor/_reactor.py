@@ -6,6 +6,7 @@ face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -14,13 +15,40 @@ from ._dsl import Input, StepDecl
 from ._execution import Execution, PendingInterrupt
 from ._graph import Plan, compile_plan
 from ._sync import run_sync
-from .errors import DefinitionError
+from .errors import DefinitionError, ExecutionNotFound
 from .storage import Storage
 
-__all__ = ["Reactor", "registry"]
+__all__ = ["Reactor", "registry", "resolve"]
 
 registry: dict[str, type[Reactor]] = {}
 """Every reactor class by its :attr:`Reactor.name`; stored executions record that name."""
+
+
+def resolve(name: str) -> type[Reactor]:
+    """The reactor class registered as ``name``, importing its module if needed.
+
+    A default name is ``module.QualName``, so the module is imported from the longest
+    importable dotted prefix.
+
+    Raises:
+        ExecutionNotFound: no such reactor can be found or imported (nothing is changed).
+    """
+    if name not in registry:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            break
+    try:
+        return registry[name]
+    except KeyError:
+        raise ExecutionNotFound(
+            f"reactor {name!r} is not registered and cannot be imported; import its module "
+            "first (reactor worker --app MODULE)",
+            reactor=name,
+        ) from None
 
 
 class _Namespace(dict[str, Any]):

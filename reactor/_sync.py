@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["owns_running_loop", "run_sync"]
+__all__ = ["close_with_loop", "owns_running_loop", "run_sync"]
 
 T = TypeVar("T")
 
@@ -21,10 +22,26 @@ class _Holder:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.finalizers: list[Callable[[], Awaitable[object]]] = []
 
     def __del__(self) -> None:
-        if not self.loop.is_running():
-            self.loop.close()
+        if self.loop.is_running() or self.loop.is_closed():
+            return
+        for finalize in self.finalizers:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(finalize())
+        self.loop.close()
+
+
+def close_with_loop(finalize: Callable[[], Awaitable[object]]) -> None:
+    """Have ``finalize()`` run on the running loop before the facade closes it.
+
+    For resources bound to one event loop (a Redis client's connections, say). Does
+    nothing on a loop the facade does not own: its owner closes it.
+    """
+    holder: _Holder | None = getattr(_local, "holder", None)
+    if holder is not None and owns_running_loop():
+        holder.finalizers.append(finalize)
 
 
 _local = threading.local()

@@ -19,6 +19,7 @@ from redis.asyncio.connection import parse_url
 from .._status import Status
 from ..errors import StorageError
 from . import _lua
+from .._sync import close_with_loop
 from ._base import (
     DEFAULT_RETENTION,
     CorrelationTaken,
@@ -125,6 +126,7 @@ class RedisStorage(Storage):
                 for closed in [known for known in self._clients if known.is_closed()]:
                     del self._clients[closed]
                 client = self._clients[loop] = _Client(self._connect())
+                close_with_loop(self.aclose)
             return client
 
     def _connect(self) -> redis.asyncio.Redis:
