@@ -14,15 +14,15 @@ import attrs
 
 __all__ = [
     "NOTHING",
-    "MapFailure",
-    "MapResult",
     "Halt",
     "Input",
+    "MapFailure",
+    "MapResult",
     "Skip",
     "Source",
     "StepDecl",
-    "input",
     "compose",
+    "input",
     "interrupt",
     "map_",
     "result",
@@ -132,7 +132,7 @@ def result(step: str, path: str | int | Sequence[str | int] | None = None) -> So
     return Source("result", step, _path(path))
 
 
-def input(name: str, path: str | int | Sequence[str | int] | None = None) -> Source:  # noqa: A001 -- DSL name fixed by the design
+def input(name: str, path: str | int | Sequence[str | int] | None = None) -> Source:
     """The reactor input ``name``, optionally dug into (see :func:`result`)."""
     return Source("input", name, _path(path))
 
@@ -387,7 +387,7 @@ def compose(
         "compose",
         None,
         child=child,
-        inputs=dict(inputs or {}),  # type: ignore[arg-type] -- strings are resolved by the graph
+        inputs=dict(inputs or {}),  # type: ignore[arg-type]  # strings: resolved by the graph
         **_step_options(wait_for, None),
     )
 
@@ -422,7 +422,7 @@ def map_(
         "map",
         None,
         child=element,
-        over=over,  # type: ignore[arg-type] -- a string is resolved by the graph
+        over=over,  # type: ignore[arg-type]  # a string: resolved by the graph
         item=item,
         inputs=dict(inputs or {}),  # type: ignore[arg-type]
         max_concurrency=max_concurrency,

@@ -88,9 +88,7 @@ def _plan(cls: type) -> Plan:
 def _dig(value: Any, path: Sequence[str | int]) -> Any:
     for key in path:
         try:
-            if isinstance(value, Mapping):
-                value = value[key]
-            elif isinstance(key, int) and isinstance(value, Sequence):
+            if isinstance(value, Mapping) or (isinstance(key, int) and isinstance(value, Sequence)):
                 value = value[key]
             else:
                 value = getattr(value, str(key))
@@ -112,13 +110,18 @@ def _failure(step: str | None, exc: BaseException) -> FailureInfo:
 def _failure_json(info: FailureInfo | None) -> dict[str, Any] | None:
     if info is None:
         return None
-    return {**attrs.asdict(info, recurse=False), "rollback_failures": [attrs.asdict(f) for f in info.rollback_failures]}
+    return {
+        **attrs.asdict(info, recurse=False),
+        "rollback_failures": [attrs.asdict(f) for f in info.rollback_failures],
+    }
 
 
 def _failure_from_json(data: dict[str, Any] | None) -> FailureInfo | None:
     if data is None:
         return None
-    return FailureInfo(**{**data, "rollback_failures": [RollbackFailure(**f) for f in data["rollback_failures"]]})
+    return FailureInfo(
+        **{**data, "rollback_failures": [RollbackFailure(**f) for f in data["rollback_failures"]]}
+    )
 
 
 def _schema_errors(node: Node, payload: Any) -> list[dict[str, str]]:
@@ -126,7 +129,9 @@ def _schema_errors(node: Node, payload: Any) -> list[dict[str, str]]:
         return []
     return [
         {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
-        for e in sorted(node.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
+        for e in sorted(
+            node.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))
+        )
     ]
 
 
@@ -326,10 +331,16 @@ class Run:
     def envelope(self, lease_expires: float | None = None) -> StoredExecution:
         paused = self.status is Status.PAUSED
         deadlines = [
-            p.deadline for p in self.pending.values() if p.deadline is not None and p.strategy == "active"
+            p.deadline
+            for p in self.pending.values()
+            if p.deadline is not None and p.strategy == "active"
         ]
         lease = (
-            (lease_expires if lease_expires is not None else settings.clock() + settings.lease_seconds)
+            (
+                lease_expires
+                if lease_expires is not None
+                else settings.clock() + settings.lease_seconds
+            )
             if self.status is Status.RUNNING and self.storage.durable
             else None
         )
@@ -355,7 +366,9 @@ class Run:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
         async with self._write_lock:
-            stored = await self.storage.write(self.envelope(lease_expires), expected_version=self.version)
+            stored = await self.storage.write(
+                self.envelope(lease_expires), expected_version=self.version
+            )
             self.version = stored.version
             self.updated_at = stored.updated_at
             self.dirty = False
@@ -371,8 +384,12 @@ class Run:
         try:
             body = json.loads(stored.body)
         except ValueError as exc:
-            raise StorageError("stored body is not JSON", reactor=plan.name, execution_id=stored.id) from exc
-        run = cls(reactor, stored.id, storage_for(reactor), {}, idempotency_key=body["idempotency_key"])
+            raise StorageError(
+                "stored body is not JSON", reactor=plan.name, execution_id=stored.id
+            ) from exc
+        run = cls(
+            reactor, stored.id, storage_for(reactor), {}, idempotency_key=body["idempotency_key"]
+        )
         run.inputs_tree = body["inputs"]
         run.root.inputs = _codec.decode(body["inputs"])
         run.status = stored.status
@@ -388,7 +405,8 @@ class Run:
         for prefix in run.frame_trees:
             if _plan_at(plan, prefix) is None:
                 raise DefinitionChanged(
-                    f"the stored execution has a child at {prefix[:-1]!r}, which {plan.name} no longer declares",
+                    f"the stored execution has a child at {prefix[:-1]!r}, "
+                    f"which {plan.name} no longer declares",
                     reactor=plan.name,
                     execution_id=stored.id,
                     step=prefix[:-1],
@@ -419,7 +437,8 @@ class Run:
         node = plan.nodes.get(name) if plan is not None else None
         if node is None:
             raise DefinitionChanged(
-                f"the stored execution refers to step {path!r}, which {self.plan.name} no longer declares",
+                f"the stored execution refers to step {path!r}, "
+                f"which {self.plan.name} no longer declares",
                 reactor=self.plan.name,
                 execution_id=self.id,
                 step=path,
@@ -457,7 +476,9 @@ class Run:
                 self.merge(conflict.current)
                 if self.lost:
                     return
-        raise StorageError("too many concurrent writers", reactor=self.plan.name, execution_id=self.id)
+        raise StorageError(
+            "too many concurrent writers", reactor=self.plan.name, execution_id=self.id
+        )
 
     def merge(self, current: StoredExecution | None) -> bool:
         """Adopt what another writer stored; return whether new payloads arrived."""
@@ -514,7 +535,9 @@ class Run:
         self.done.append(path)
         self.dirty = True
 
-    def fail(self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool) -> None:
+    def fail(
+        self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool
+    ) -> None:
         frame.scope.failed.append((frame, node, path, exc, compensate))
         if frame.scope.failure is None:
             frame.scope.failure = (path, exc)
@@ -573,15 +596,21 @@ class Run:
             try:
                 v = _dig(v, b.path)
             except _ArgumentError as exc:
-                raise _ArgumentError(f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})") from exc
+                raise _ArgumentError(
+                    f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})"
+                ) from exc
         if b.hint is not None:
             try:
                 v = _codec.structure(v, b.hint)
             except Exception as exc:
-                raise _ArgumentError(f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}") from exc
+                raise _ArgumentError(
+                    f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}"
+                ) from exc
         return v
 
-    async def invoke(self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None) -> Any:
+    async def invoke(
+        self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
         fn = functools.partial(call.fn, frame.instance) if call.method else call.fn
         if call.is_async:
             if timeout is None:
@@ -591,7 +620,9 @@ class Run:
             # Nothing else can run on the facade's private loop meanwhile: calling inline
             # saves a thread hop (~50 µs) per step.
             return fn(**kwargs)
-        future = asyncio.get_running_loop().run_in_executor(_step_threads, functools.partial(fn, **kwargs))
+        future = asyncio.get_running_loop().run_in_executor(
+            _step_threads, functools.partial(fn, **kwargs)
+        )
         if timeout is None:
             return await future
         return await asyncio.wait_for(future, timeout)
@@ -631,7 +662,11 @@ class Run:
 
         try:
             while True:
-                while ready and (limit is None or len(running) < limit) and not self.stopping(frame.scope):
+                while (
+                    ready
+                    and (limit is None or len(running) < limit)
+                    and not self.stopping(frame.scope)
+                ):
                     name = ready.popleft()
                     if not running and not ready:
                         settle(name, await self.run_node(frame, nodes[name]))
@@ -682,6 +717,7 @@ class Run:
         assert call is not None
         attempt = 0
         log = self.log
+        value: Any = None
         while True:
             attempt += 1
             kwargs = self.bind(frame, call, path, attempt=attempt)
@@ -690,8 +726,16 @@ class Run:
                 value = await self.invoke(call, frame, kwargs, decl.timeout)
             except Exception as exc:
                 if attempt <= decl.retries and isinstance(exc, decl.retry_on):
-                    delay = self._delay(decl.backoff, decl.base_delay, decl.max_delay, decl.jitter, attempt)
-                    log("reactor.step.retrying", step=path, attempt=attempt, delay=delay, error=repr(exc))
+                    delay = self._delay(
+                        decl.backoff, decl.base_delay, decl.max_delay, decl.jitter, attempt
+                    )
+                    log(
+                        "reactor.step.retrying",
+                        step=path,
+                        attempt=attempt,
+                        delay=delay,
+                        error=repr(exc),
+                    )
                     if delay:
                         await asyncio.sleep(delay)
                     if self.stopping(frame.scope):
@@ -727,7 +771,7 @@ class Run:
             delay = min(delay, cap)
         if jitter:
             delay += delay * jitter * random.random()
-        return delay
+        return float(delay)
 
     async def reach_interrupt(self, frame: Frame, node: Node, path: str) -> bool | None:
         if path in self.pending:
@@ -761,7 +805,7 @@ class Run:
             if payload is not None:
                 errors = _schema_errors(node, payload)
                 if errors:
-                    exc = PayloadInvalid(
+                    invalid = PayloadInvalid(
                         "the interrupt_handler returned an invalid payload",
                         errors=errors,
                         attempts_left=None,
@@ -769,7 +813,7 @@ class Run:
                         execution_id=self.id,
                         step=path,
                     )
-                    self.fail(frame, node, path, exc, compensate=False)
+                    self.fail(frame, node, path, invalid, compensate=False)
                     return None
                 self.resolve(path, payload)
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
@@ -778,7 +822,9 @@ class Run:
         self.dirty = True
         return False
 
-    def child_frame(self, parent: Frame, node: Node, prefix: str, extra: Mapping[str, Any], scope: _Scope) -> Frame:
+    def child_frame(
+        self, parent: Frame, node: Node, prefix: str, extra: Mapping[str, Any], scope: _Scope
+    ) -> Frame:
         frame = self.frames.get(prefix)
         if frame is not None:
             return frame
@@ -789,8 +835,17 @@ class Run:
             given = {b.param: self.value(parent, b, prefix[:-1]) for b in node.child_inputs}
             given.update(extra)
             inputs = validate_inputs(node.child, given, execution_id=self.id, step=prefix[:-1])
-            self.frame_trees[prefix] = _codec.encode(inputs, reactor=self.plan.name, execution_id=self.id, step=prefix[:-1])
-        frame = Frame(node.child, prefix, inputs, object.__new__(node.child.reactor), scope, node.child.max_concurrency)
+            self.frame_trees[prefix] = _codec.encode(
+                inputs, reactor=self.plan.name, execution_id=self.id, step=prefix[:-1]
+            )
+        frame = Frame(
+            node.child,
+            prefix,
+            inputs,
+            object.__new__(node.child.reactor),
+            scope,
+            node.child.max_concurrency,
+        )
         self.frames[prefix] = frame
         return frame
 
@@ -828,7 +883,11 @@ class Run:
             element = element_frames[index]
             if complete:
                 results[index] = value
-            elif not decl.fail_fast and element.scope.failure is not None and not self.stopping(frame.scope):
+            elif (
+                not decl.fail_fast
+                and element.scope.failure is not None
+                and not self.stopping(frame.scope)
+            ):
                 info = await self.rollback(element.scope, f"{path}[{index}].")
                 self.element_failures[f"{path}[{index}]"] = _failure_json(info)  # type: ignore[assignment]
                 failures.append(MapFailure(index, info))
@@ -838,10 +897,16 @@ class Run:
 
         try:
             while True:
-                while todo and (limit is None or len(running) < limit) and not self.stopping(frame.scope):
+                while (
+                    todo
+                    and (limit is None or len(running) < limit)
+                    and not self.stopping(frame.scope)
+                ):
                     index = todo.popleft()
                     scope = frame.scope if decl.fail_fast else _Scope(parent=frame.scope)
-                    element = self.child_frame(frame, node, f"{path}[{index}].", {decl.item: items[index]}, scope)
+                    element = self.child_frame(
+                        frame, node, f"{path}[{index}].", {decl.item: items[index]}, scope
+                    )
                     element_frames[index] = element
                     if not running and not todo:
                         await settle(index, *await self.run_frame(element))
@@ -866,14 +931,19 @@ class Run:
         if decl.fail_fast:
             value = [results[i] for i in range(len(items))]
         else:
-            value = MapResult(successes=dict(sorted(results.items())), failures=sorted(failures, key=lambda f: f.index))
+            value = MapResult(
+                successes=dict(sorted(results.items())),
+                failures=sorted(failures, key=lambda f: f.index),
+            )
         self.record(path, value, undoable=False)
         self.log("reactor.step.completed", step=path, elements=len(items))
         return True
 
     # ---------------------------------------------------------------- rollback
 
-    async def call_hook(self, path: str, kind: str, *, error: BaseException | None = None) -> RollbackFailure | None:
+    async def call_hook(
+        self, path: str, kind: str, *, error: BaseException | None = None
+    ) -> RollbackFailure | None:
         prefix, _ = _split(path)
         frame = self.frame_at(prefix)
         node = self.node_at(path)
@@ -909,7 +979,12 @@ class Run:
         self.dirty = True
         if scope is None or scope.failure is None:
             return (
-                FailureInfo(step=None, message="some undo hooks failed", type="RollbackFailed", rollback_failures=problems)
+                FailureInfo(
+                    step=None,
+                    message="some undo hooks failed",
+                    type="RollbackFailed",
+                    rollback_failures=problems,
+                )
                 if problems
                 else None
             )
@@ -925,7 +1000,7 @@ class Run:
         heartbeat = asyncio.ensure_future(self._heartbeat()) if self.storage.durable else None
         try:
             while True:
-                complete, value = await self.run_frame(self.root)
+                complete, _ = await self.run_frame(self.root)
                 if self.lost:
                     break
                 if heartbeat is not None:
@@ -1008,7 +1083,8 @@ class Run:
                             self.node_at(path),
                             path,
                             CorrelationConflict(
-                                f"correlation id {taken.correlation_id!r} is held by execution {taken.holder}",
+                                f"correlation id {taken.correlation_id!r} is held by "
+                                f"execution {taken.holder}",
                                 correlation_id=taken.correlation_id,
                                 holder=taken.holder,
                                 reactor=self.plan.name,
@@ -1018,7 +1094,9 @@ class Run:
                             compensate=False,
                         )
                 return False
-        raise StorageError("too many concurrent writers", reactor=self.plan.name, execution_id=self.id)
+        raise StorageError(
+            "too many concurrent writers", reactor=self.plan.name, execution_id=self.id
+        )
 
     async def take_early(self, correlation_id: str) -> bool:
         text = await self.storage.take_early(self.plan.name, correlation_id)
@@ -1030,7 +1108,11 @@ class Run:
             payload = _codec.loads(text)
             node = self.node_at(path)
             if not node.decl.accept_early or _schema_errors(node, payload):
-                self.log("reactor.interrupt.early_payload_refused", step=path, correlation_id=correlation_id)
+                self.log(
+                    "reactor.interrupt.early_payload_refused",
+                    step=path,
+                    correlation_id=correlation_id,
+                )
                 return False
             self.resolve(path, payload)
             self.log("reactor.interrupt.resumed", step=path, by="early_payload")
@@ -1048,7 +1130,9 @@ class Run:
             else:
                 async with self._write_lock:
                     touched = await self.storage.touch(
-                        self.id, version=self.version, lease_expires=settings.clock() + settings.lease_seconds
+                        self.id,
+                        version=self.version,
+                        lease_expires=settings.clock() + settings.lease_seconds,
                     )
                 if not touched:
                     self.merge(await self.storage.load(self.id))
@@ -1063,7 +1147,9 @@ class Run:
             correlation_id=p.correlation_id,
             request=p.request,
             schema=node.decl.schema,
-            deadline=dt.datetime.fromtimestamp(p.deadline, dt.UTC) if p.deadline is not None else None,
+            deadline=dt.datetime.fromtimestamp(p.deadline, dt.UTC)
+            if p.deadline is not None
+            else None,
             attempts_left=p.attempts_left,
         )
 
@@ -1073,7 +1159,9 @@ class Run:
             id=self.id,
             reactor=self.cls,
             status=self.status,
-            result=self.results.get(returns) if returns and self.status is Status.COMPLETED else None,
+            result=self.results.get(returns)
+            if returns and self.status is Status.COMPLETED
+            else None,
             results=dict(self.results),
             error=self.error,
             interrupts=[self.public_pending(p) for p in self.pending.values()],
@@ -1088,7 +1176,9 @@ class Run:
             return self.snapshot()
         stored = await self.storage.load(self.id)
         if stored is None:
-            raise ExecutionNotFound("the execution disappeared", reactor=self.plan.name, execution_id=self.id)
+            raise ExecutionNotFound(
+                "the execution disappeared", reactor=self.plan.name, execution_id=self.id
+            )
         return Run.from_stored(self.cls, stored).snapshot()
 
     async def claim(self) -> None:
@@ -1115,9 +1205,12 @@ def suspend_all() -> int:
     return len(runs)
 
 
-
 def validate_inputs(
-    plan: Plan, given: Mapping[str, Any], *, execution_id: str | None = None, step: str | None = None
+    plan: Plan,
+    given: Mapping[str, Any],
+    *,
+    execution_id: str | None = None,
+    step: str | None = None,
 ) -> dict[str, Any]:
     """Check ``given`` against the plan's inputs and fill in defaults.
 
@@ -1188,7 +1281,9 @@ async def start(
         run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
         _codec.check_size(json.dumps(run.inputs_tree), what="the inputs")
     except SerializationError as exc:
-        raise InputInvalid(str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id) from exc
+        raise InputInvalid(
+            str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
+        ) from exc
     # The sync facade owns its loop: sync steps may run inline when the run is alone on
     # it. Durable storage needs the loop free for the lease heartbeat, so it never does.
     run.inline_sync = owns_running_loop() and not storage.durable
@@ -1212,7 +1307,9 @@ async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
         raise ExecutionNotFound("no such execution", reactor=plan.name, execution_id=execution_id)
     if stored.reactor != plan.name:
         raise ExecutionNotFound(
-            f"the execution belongs to reactor {stored.reactor!r}", reactor=plan.name, execution_id=execution_id
+            f"the execution belongs to reactor {stored.reactor!r}",
+            reactor=plan.name,
+            execution_id=execution_id,
         )
     return stored
 
@@ -1251,12 +1348,18 @@ async def _expire(run: Run, path: str) -> Execution:
 def _overdue(run: Run, *, strategies: Iterable[str] = ("lazy", "active")) -> str | None:
     now = settings.clock()
     for path, pending in run.pending.items():
-        if pending.deadline is not None and pending.deadline <= now and pending.strategy in strategies:
+        if (
+            pending.deadline is not None
+            and pending.deadline <= now
+            and pending.strategy in strategies
+        ):
             return path
     return None
 
 
-async def expire_overdue(cls: type[Reactor], execution_id: str, *, strategies: Iterable[str] = ("lazy", "active")) -> Execution | None:
+async def expire_overdue(
+    cls: type[Reactor], execution_id: str, *, strategies: Iterable[str] = ("lazy", "active")
+) -> Execution | None:
     """Fire the first overdue interrupt timeout of a paused execution, once across all
     callers; ``None`` if there was nothing to fire (or someone else fired it)."""
     for _ in range(_CAS_ATTEMPTS):
@@ -1275,7 +1378,9 @@ async def expire_overdue(cls: type[Reactor], execution_id: str, *, strategies: I
     return None
 
 
-async def find(cls: type[Reactor], execution_id: str | None = None, *, correlation_id: str | None = None) -> Execution:
+async def find(
+    cls: type[Reactor], execution_id: str | None = None, *, correlation_id: str | None = None
+) -> Execution:
     """Load an execution, firing an overdue interrupt timeout first."""
     plan = _plan(cls)
     if correlation_id is not None:
@@ -1351,14 +1456,21 @@ async def resume(
         run = Run.from_stored(cls, stored)
         if path is not None and path in run.resolved:
             raise AlreadyResumed(
-                "the interrupt was already resumed", reactor=plan.name, execution_id=run.id, step=path
+                "the interrupt was already resumed",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
             )
         if stored.status.finished:
             raise _not_paused(run, path)
         path = _pick(run, path, correlation_id)
         pending = run.pending[path]
         node = run.node_at(path)
-        if pending.deadline is not None and pending.deadline <= settings.clock() and stored.status is Status.PAUSED:
+        if (
+            pending.deadline is not None
+            and pending.deadline <= settings.clock()
+            and stored.status is Status.PAUSED
+        ):
             try:
                 await run.claim()
             except WriteConflict:
@@ -1394,7 +1506,8 @@ async def resume(
                 except WriteConflict:
                     continue
             raise PayloadInvalid(
-                f"the payload fails the interrupt's schema: {errors[0]['path']}: {errors[0]['message']}",
+                "the payload fails the interrupt's schema: "
+                f"{errors[0]['path']}: {errors[0]['message']}",
                 errors=errors,
                 attempts_left=left,
                 reactor=plan.name,
@@ -1424,7 +1537,9 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
     plan = _plan(cls)
     accepting = [n for n in plan.nodes.values() if n.kind == "interrupt" and n.decl.accept_early]
     if not accepting:
-        raise ExecutionNotFound(f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name)
+        raise ExecutionNotFound(
+            f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
+        )
     errors = [_schema_errors(n, payload) for n in accepting]
     if all(errors):
         raise PayloadInvalid(
@@ -1437,10 +1552,13 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
     _codec.check_size(text, what="the early payload")
     storage = storage_for(cls)
     try:
-        holder = await storage.put_early(plan.name, correlation_id, text, ttl=settings.early_payload_ttl)
+        holder = await storage.put_early(
+            plan.name, correlation_id, text, ttl=settings.early_payload_ttl
+        )
     except WriteConflict as exc:
         raise AlreadyResumed(
-            f"an early payload for correlation id {correlation_id!r} is already waiting", reactor=plan.name
+            f"an early payload for correlation id {correlation_id!r} is already waiting",
+            reactor=plan.name,
         ) from exc
     if holder is not None:
         # An execution reached the interrupt meanwhile: resume it normally.
@@ -1481,7 +1599,9 @@ async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = Non
         run.log("reactor.execution.cancelled", reason=run.reason)
         run.pending.clear()
         return run.snapshot()
-    raise StorageError("too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id)
+    raise StorageError(
+        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
+    )
 
 
 async def undo(cls: type[Reactor], execution_id: str) -> Execution:
@@ -1495,7 +1615,9 @@ async def undo(cls: type[Reactor], execution_id: str) -> Execution:
             return await _cancel_with_undo(run, "undo")
         except WriteConflict:
             continue
-    raise StorageError("too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id)
+    raise StorageError(
+        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
+    )
 
 
 async def recover(cls: type[Reactor], execution_id: str) -> Execution | None:

@@ -141,7 +141,9 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 class _Compiler:
-    def __init__(self, reactor: type, name: str, inputs: dict[str, Input], decls: dict[str, StepDecl]):
+    def __init__(
+        self, reactor: type, name: str, inputs: dict[str, Input], decls: dict[str, StepDecl]
+    ):
         self.reactor = reactor
         self.name = name
         self.inputs = inputs
@@ -154,7 +156,11 @@ class _Compiler:
             elif source in self.decls:
                 source = Source("result", source)
             else:
-                raise _fail(self.name, f"{param!r} names {source!r}, which is neither an input nor a step", owner)
+                raise _fail(
+                    self.name,
+                    f"{param!r} names {source!r}, which is neither an input nor a step",
+                    owner,
+                )
         if not isinstance(source, Source):
             raise _fail(
                 self.name,
@@ -164,7 +170,9 @@ class _Compiler:
         if source.kind == "input" and source.name not in self.inputs:
             raise _fail(self.name, f"{param!r} reads unknown input {source.name!r}", owner)
         if source.kind == "result" and source.name not in self.decls:
-            raise _fail(self.name, f"{param!r} reads the result of unknown step {source.name!r}", owner)
+            raise _fail(
+                self.name, f"{param!r} reads the result of unknown step {source.name!r}", owner
+            )
         return Binding(param, source.kind, source.name, source.path, source.constant)
 
     def call(
@@ -206,10 +214,14 @@ class _Compiler:
                     owner,
                 )
             if p.kind is inspect.Parameter.POSITIONAL_ONLY:
-                raise _fail(self.name, f"the {role}'s parameter {p.name!r} is positional-only", owner)
+                raise _fail(
+                    self.name, f"the {role}'s parameter {p.name!r} is positional-only", owner
+                )
             hint = _structured_hint(hints.get(p.name, inspect.Parameter.empty))
             if p.name in args:
-                bindings.append(attrs.evolve(self.source_binding(p.name, args.pop(p.name), owner), hint=hint))
+                bindings.append(
+                    attrs.evolve(self.source_binding(p.name, args.pop(p.name), owner), hint=hint)
+                )
             elif extra and p.name in extra:
                 bindings.append(Binding(p.name, extra[p.name]))
             elif p.name == "context":
@@ -228,7 +240,9 @@ class _Compiler:
                     owner,
                 )
         if args:
-            raise _fail(self.name, f"args= names {sorted(args)}, which the {role} does not take", owner)
+            raise _fail(
+                self.name, f"args= names {sorted(args)}, which the {role} does not take", owner
+            )
         return Call(
             fn,
             inspect.iscoroutinefunction(fn),
@@ -265,7 +279,9 @@ def _check_options(name: str, decl: StepDecl) -> None:
     if decl.strategy not in _STRATEGIES:
         raise bad(f"strategy must be one of {_STRATEGIES}, got {decl.strategy!r}")
     if decl.max_attempts is not None and (
-        not isinstance(decl.max_attempts, int) or isinstance(decl.max_attempts, bool) or decl.max_attempts < 1
+        not isinstance(decl.max_attempts, int)
+        or isinstance(decl.max_attempts, bool)
+        or decl.max_attempts < 1
     ):
         raise bad(f"max_attempts must be an int >= 1 or None, got {decl.max_attempts!r}")
     if decl.kind == "interrupt":
@@ -284,7 +300,7 @@ def _check_options(name: str, decl: StepDecl) -> None:
 def _validator(name: str, schema: Mapping[str, Any], what: str, step: str | None) -> Any:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:
         raise _fail(name, f"the {what} schema is invalid: {exc.message}", step) from exc
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
@@ -309,19 +325,24 @@ def compile_plan(
         if input_name in RESERVED_INPUT_NAMES:
             raise _fail(
                 label,
-                f"input {input_name!r} uses a reserved name ({', '.join(sorted(RESERVED_INPUT_NAMES))})",
+                f"input {input_name!r} uses a reserved name "
+                f"({', '.join(sorted(RESERVED_INPUT_NAMES))})",
                 input_name,
             )
         if input_name in decls:
             raise _fail(label, f"{input_name!r} is both an input and a step", input_name)
     validators = {
-        n: _validator(label, i.schema, f"input {n!r}", n) for n, i in inputs.items() if i.schema is not None
+        n: _validator(label, i.schema, f"input {n!r}", n)
+        for n, i in inputs.items()
+        if i.schema is not None
     }
     for n, i in inputs.items():
         if i.schema is not None and not i.required:
             errors = list(validators[n].iter_errors(i.default))
             if errors and i.default is not None:
-                raise _fail(label, f"the default of input {n!r} fails its schema: {errors[0].message}", n)
+                raise _fail(
+                    label, f"the default of input {n!r} fails its schema: {errors[0].message}", n
+                )
 
     compiler = _Compiler(reactor, label, inputs, decls)
     nodes: dict[str, Node] = {}
@@ -333,7 +354,9 @@ def compile_plan(
         node = Node(step_name, decl, ())
         deps: list[str] = list(decl.wait_for)
         if decl.kind in ("step", "interrupt") and decl.fn is not None:
-            node.call = compiler.call(decl.fn, step_name, f"{decl.kind} {step_name!r}", method=True, args=decl.args)
+            node.call = compiler.call(
+                decl.fn, step_name, f"{decl.kind} {step_name!r}", method=True, args=decl.args
+            )
         elif decl.kind == "step":
             raise _fail(label, "a step needs a function", step_name)
         elif decl.args:
@@ -348,7 +371,9 @@ def compile_plan(
                 if decl.on_timeout is not NOTHING:
                     errors = list(node.validator.iter_errors(decl.on_timeout))
                     if errors:
-                        raise _fail(label, f"on_timeout fails the schema: {errors[0].message}", step_name)
+                        raise _fail(
+                            label, f"on_timeout fails the schema: {errors[0].message}", step_name
+                        )
         if decl.kind in ("compose", "map"):
             node.child = _child_plan(label, step_name, decl)
             node.child_inputs = tuple(
@@ -380,9 +405,15 @@ def compile_plan(
         ):
             if fn is None:
                 continue
-            call = compiler.call(fn, step_name, f"{role} of {step_name!r}", method=True, extra=extra)
+            call = compiler.call(
+                fn, step_name, f"{role} of {step_name!r}", method=True, extra=extra
+            )
             for b in call.bindings:
-                if b.kind == "result" and b.name != step_name and b.name not in ancestors[step_name]:
+                if (
+                    b.kind == "result"
+                    and b.name != step_name
+                    and b.name not in ancestors[step_name]
+                ):
                     raise _fail(
                         label,
                         f"the {role} reads {b.name!r}, which is not a dependency of the step",
@@ -401,7 +432,9 @@ def compile_plan(
 
     if returns is not None and returns not in nodes:
         raise _fail(label, f"returns names unknown step {returns!r}", returns)
-    if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+    if max_concurrency is not None and (
+        not isinstance(max_concurrency, int) or max_concurrency < 1
+    ):
         raise _fail(label, f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
     return Plan(
         reactor=reactor,
@@ -429,18 +462,28 @@ def _check_child_inputs(label: str, node: Node) -> None:
     if node.kind == "map":
         if node.decl.item not in child.inputs:
             raise _fail(
-                label, f"item={node.decl.item!r} is not an input of {child.reactor.__qualname__}", node.name
+                label,
+                f"item={node.decl.item!r} is not an input of {child.reactor.__qualname__}",
+                node.name,
             )
         if node.decl.item in given:
-            raise _fail(label, f"input {node.decl.item!r} is given twice (item= and inputs=)", node.name)
+            raise _fail(
+                label, f"input {node.decl.item!r} is given twice (item= and inputs=)", node.name
+            )
         given.add(node.decl.item)
     unknown = given - set(child.inputs)
     if unknown:
-        raise _fail(label, f"inputs= names {sorted(unknown)}, not inputs of {child.reactor.__qualname__}", node.name)
+        raise _fail(
+            label,
+            f"inputs= names {sorted(unknown)}, not inputs of {child.reactor.__qualname__}",
+            node.name,
+        )
     missing = [n for n, i in child.inputs.items() if i.required and n not in given]
     if missing:
         raise _fail(
-            label, f"required inputs {missing} of {child.reactor.__qualname__} are not given", node.name
+            label,
+            f"required inputs {missing} of {child.reactor.__qualname__} are not given",
+            node.name,
         )
 
 
@@ -485,4 +528,3 @@ def _ancestors(nodes: dict[str, Node]) -> dict[str, frozenset[str]]:
     for name in nodes:
         visit(name)
     return memo
-

@@ -50,5 +50,7 @@ def emitter(middleware: Sequence[Middleware], **bound: Any) -> Emitter:
     if structlog.is_configured():
         logger = structlog.get_logger("reactor")
     elif _stdlib.isEnabledFor(logging.INFO):
-        logger = structlog.wrap_logger(_stdlib, processors=[structlog.processors.KeyValueRenderer(key_order=["event"])])
+        logger = structlog.wrap_logger(
+            _stdlib, processors=[structlog.processors.KeyValueRenderer(key_order=["event"])]
+        )
     return Emitter(logger, middleware, bound)

@@ -29,14 +29,18 @@ def _lines(plan: Plan, prefix: str, indent: str) -> list[str]:
             label += " ↺"
         lines.append(f"{indent}{_id(prefix, name)}{left}{label}{right}")
         if node.child is not None:
-            title = f"{name}: {node.child.reactor.__qualname__}" + (" (each item)" if node.kind == "map" else "")
+            title = f"{name}: {node.child.reactor.__qualname__}" + (
+                " (each item)" if node.kind == "map" else ""
+            )
             lines.append(f'{indent}subgraph {_id(prefix, name)}_child["{title}"]')
             lines.extend(_lines(node.child, f"{prefix}{name}.", indent + "    "))
             lines.append(f"{indent}end")
             lines.append(f"{indent}{_id(prefix, name)}_child -.-> {_id(prefix, name)}")
     for name, node in plan.nodes.items():
         for dep in node.deps:
-            arrow = "-.->" if dep in node.decl.wait_for and dep not in _data_deps(plan, name) else "-->"
+            arrow = (
+                "-.->" if dep in node.decl.wait_for and dep not in _data_deps(plan, name) else "-->"
+            )
             lines.append(f"{indent}{_id(prefix, dep)} {arrow} {_id(prefix, name)}")
         call_inputs = {
             b.name
@@ -54,7 +58,13 @@ def _lines(plan: Plan, prefix: str, indent: str) -> list[str]:
 
 def _data_deps(plan: Plan, name: str) -> set[str]:
     node = plan.nodes[name]
-    found = {b.name for call in (node.call, node.correlation) if call for b in call.bindings if b.kind == "result"}
+    found = {
+        b.name
+        for call in (node.call, node.correlation)
+        if call
+        for b in call.bindings
+        if b.kind == "result"
+    }
     found |= {b.name for b in node.child_inputs if b.kind == "result"}
     if node.over is not None and node.over.kind == "result":
         found.add(node.over.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from . import _executor
 from ._dsl import Input, StepDecl
@@ -78,7 +78,9 @@ class ReactorMeta(type):
     def __prepare__(mcls, name: str, bases: tuple[type, ...], **kwargs: Any) -> _Namespace:  # type: ignore[override]
         return _Namespace(name)
 
-    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> ReactorMeta:
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> ReactorMeta:
         cls = super().__new__(mcls, name, bases, dict(namespace), **kwargs)
         inputs: dict[str, Input] = {}
         decls: dict[str, StepDecl] = {}
@@ -87,20 +89,24 @@ class ReactorMeta(type):
                 if isinstance(member, Input | StepDecl) and attr in (
                     decls if isinstance(member, Input) else inputs
                 ):
-                    raise DefinitionError(f"{attr!r} is both an input and a step", reactor=name, step=attr)
+                    raise DefinitionError(
+                        f"{attr!r} is both an input and a step", reactor=name, step=attr
+                    )
                 if isinstance(member, Input):
                     inputs[attr] = member
                 elif isinstance(member, StepDecl):
                     if member.name and member.name != attr:
                         raise DefinitionError(
-                            f"{attr!r} is another name for step {member.name!r}; declare each step once",
+                            f"{attr!r} is another name for step {member.name!r}; "
+                            "declare each step once",
                             reactor=name,
                             step=attr,
                         )
                     decls[attr] = member
         reactor_name = namespace.get("name") or f"{cls.__module__}.{cls.__qualname__}"
-        cls.name = reactor_name
-        cls.__reactor_plan__ = compile_plan(
+        reactor = cast("type[Reactor]", cls)
+        reactor.name = reactor_name
+        reactor.__reactor_plan__ = compile_plan(
             cls,
             reactor_name,
             inputs,
@@ -210,7 +216,9 @@ class Reactor(metaclass=ReactorMeta):
         return run_sync(cls.aresume(execution_id, payload, step=step))
 
     @classmethod
-    async def aresume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
+    async def aresume(
+        cls, execution_id: str, payload: Any, *, step: str | None = None
+    ) -> Execution:
         """Async twin of :meth:`resume`."""
         return await _executor.resume(cls, execution_id, payload, step=step, strict=True)
 
@@ -227,7 +235,9 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
-        return await _executor.resume(cls, None, payload, correlation_id=correlation_id, strict=True)
+        return await _executor.resume(
+            cls, None, payload, correlation_id=correlation_id, strict=True
+        )
 
     # ------------------------------------------------------------ inspection
 

@@ -17,6 +17,7 @@ __all__ = ["close_with_loop", "owns_running_loop", "run_sync"]
 
 T = TypeVar("T")
 
+
 class _Holder:
     """A thread's facade loop, closed when the thread ends rather than leaked."""
 
@@ -65,6 +66,10 @@ def owns_running_loop() -> bool:
     return holder is not None and running is holder.loop
 
 
+def _run_on_new_loop(coro: Coroutine[Any, Any, T]) -> T:
+    return _loop().run_until_complete(coro)
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion from synchronous code.
 
@@ -86,7 +91,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return _loop().run_until_complete(coro)
     if owns_running_loop():
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(run_sync, coro).result()
+            return pool.submit(_run_on_new_loop, coro).result()
     coro.close()
     raise RuntimeError(
         "reactor's sync API was called inside a running event loop; "

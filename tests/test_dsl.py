@@ -106,7 +106,7 @@ def test_hook_named_like_its_step() -> None:
                 return 1
 
             @charge.undo
-            def charge(self, result: int) -> None:  # noqa: F811 -- the mistake under test
+            def charge(self, result: int) -> None:
                 pass
 
     check(info.value, "charge", "declared twice")
@@ -143,12 +143,14 @@ def test_input_step_clash_in_one_body() -> None:
 
         class Broken(Reactor):
             amount = Input()
-            amount = step(lambda self: 1)  # type: ignore[arg-type]  # noqa: PIE794
+            amount = step(lambda self: 1)  # type: ignore[arg-type]
 
     check(info.value, "amount", "declared twice")
 
 
-@pytest.mark.parametrize("name", ["execution_id", "idempotency_key", "interrupt_handler", "context"])
+@pytest.mark.parametrize(
+    "name", ["execution_id", "idempotency_key", "interrupt_handler", "context"]
+)
 def test_input_with_a_reserved_name(name: str) -> None:
     check(definition_error({name: Input()}), name, "reserved")
 
@@ -223,7 +225,11 @@ def test_compose_missing_child_input() -> None:
             return amount
 
     check(definition_error({"child": compose(Child)}), "child", "'amount'", "not given")
-    check(definition_error({"child": compose(Child, inputs={"amount": value(1), "x": value(2)})}), "child", "'x'")
+    check(
+        definition_error({"child": compose(Child, inputs={"amount": value(1), "x": value(2)})}),
+        "child",
+        "'x'",
+    )
 
 
 def test_map_item_not_an_input() -> None:

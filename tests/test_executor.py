@@ -64,7 +64,11 @@ def test_failure_compensates_the_failing_step_then_undoes_in_reverse() -> None:
     ]
     assert ex.status is Status.FAILED and ex.failed
     assert ex.error is not None
-    assert (ex.error.step, ex.error.type, ex.error.message) == ("c", "RuntimeError", "card declined")
+    assert (ex.error.step, ex.error.type, ex.error.message) == (
+        "c",
+        "RuntimeError",
+        "card declined",
+    )
     assert "card declined" in (ex.error.traceback or "")
     assert ex.error.rollback_failures == []
     assert Saga.find(ex.id).status is Status.FAILED
@@ -119,7 +123,16 @@ def test_retries_exhausted_compensate_once_then_undo_in_reverse() -> None:
             calls.append("compensate c")
 
     ex = Saga.run()
-    assert calls == ["run a", "run b", "run c", "run c", "run c", "compensate c", "undo b", "undo a"]
+    assert calls == [
+        "run a",
+        "run b",
+        "run c",
+        "run c",
+        "run c",
+        "compensate c",
+        "undo b",
+        "undo a",
+    ]
     assert ex.error is not None and ex.error.type == "TimeoutError"
 
 
@@ -323,7 +336,13 @@ def test_args_sources_and_returns() -> None:
         order = Input(schema={"type": "object"})
         returns = "summary"
 
-        @step(args={"price": result("lookup", "prices.1"), "qty": value(3), "sku": input_("order", "sku")})
+        @step(
+            args={
+                "price": result("lookup", "prices.1"),
+                "qty": value(3),
+                "sku": input_("order", "sku"),
+            }
+        )
         def total(self, price: int, qty: int, sku: str) -> str:
             return f"{sku}:{price * qty}"
 

@@ -117,7 +117,11 @@ def test_pause_lists_the_pending_interrupt() -> None:
     assert pending.step == "wait_for_report"
     assert pending.correlation_id == "report-700"
     assert pending.request == {"title": "Report requested", "report_id": 700}
-    assert pending.schema is not None and pending.schema["required"] == ["status", "url", "ready_at"]
+    assert pending.schema is not None and pending.schema["required"] == [
+        "status",
+        "url",
+        "ready_at",
+    ]
     assert pending.deadline is None and pending.attempts_left == 3
     assert ReportFlow.find(ex.id) == ex
     assert ReportFlow.find_by_correlation_id("report-700").id == ex.id
@@ -199,7 +203,9 @@ def test_flexible_resume_reports_errors_counts_nothing_never_cancels() -> None:
     for _ in range(3):
         again = handle.resume({"approved": "maybe"})
         assert again.paused
-        assert again.validation_errors == [{"path": "/approved", "message": "'maybe' is not of type 'boolean'"}]
+        assert again.validation_errors == [
+            {"path": "/approved", "message": "'maybe' is not of type 'boolean'"}
+        ]
     assert Approval.find(ex.id).interrupts[0].attempts_left == 1
     done = handle.resume({"approved": True, "responded_by": "ana"})
     assert done.completed and done.result is True
@@ -399,7 +405,9 @@ class Webhook(Reactor):
         CALLS.append("submit")
         return job
 
-    @interrupt(correlation_id=lambda submit: f"job-{submit}", accept_early=True, schema={"type": "object"})
+    @interrupt(
+        correlation_id=lambda submit: f"job-{submit}", accept_early=True, schema={"type": "object"}
+    )
     def done(self, submit: str) -> None:
         return None
 
@@ -457,6 +465,6 @@ def test_unencodable_result_fails_its_step_naming_step_and_type() -> None:
 
 def test_oversized_payload_is_refused_before_any_change() -> None:
     ex = Webhook.run(job="big")
-    with pytest.raises(SerializationError, match="too large|exceeds|bytes"):
+    with pytest.raises(SerializationError, match=r"too large|exceeds|bytes"):
         Webhook.resume(ex.id, {"ok": "x" * (settings.max_payload_bytes + 1)})
     assert Webhook.find(ex.id).paused

@@ -34,7 +34,10 @@ class Charge(Reactor):
 def test_inputs_are_checked_before_anything_runs() -> None:
     with pytest.raises(InputInvalid) as info:
         Charge.run(amount=0, colour="red")
-    assert info.value.errors == {"amount": "0 is less than the minimum of 1", "colour": "unknown input"}
+    assert info.value.errors == {
+        "amount": "0 is less than the minimum of 1",
+        "colour": "unknown input",
+    }
     assert "Charge" in str(info.value)
     with pytest.raises(InputInvalid, match="amount: missing"):
         Charge.run()
@@ -86,7 +89,7 @@ def test_find_unknown_and_of_another_reactor() -> None:
             return 1
 
     ex = Other.run()
-    with pytest.raises(ExecutionNotFound, match="another|belongs"):
+    with pytest.raises(ExecutionNotFound, match=r"another|belongs"):
         Charge.find(ex.id)
 
 
@@ -154,7 +157,10 @@ def test_quiet_by_default_and_logs_through_stdlib_when_enabled(
     assert capsys.readouterr() == ("", "")
     with caplog.at_level(logging.INFO, logger="reactor"):
         ex = Charge.run(amount=1)
-    assert any("reactor.step.completed" in r.getMessage() and ex.id in r.getMessage() for r in caplog.records)
+    assert any(
+        "reactor.step.completed" in r.getMessage() and ex.id in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_mermaid_graph() -> None:

@@ -120,7 +120,9 @@ class Storage(abc.ABC):
         """Return the stored execution, or ``None`` if there is none."""
 
     @abc.abstractmethod
-    async def load_by_correlation(self, reactor: str, correlation_id: str) -> StoredExecution | None:
+    async def load_by_correlation(
+        self, reactor: str, correlation_id: str
+    ) -> StoredExecution | None:
         """Return the live execution of ``reactor`` holding ``correlation_id``, or ``None``."""
 
     @abc.abstractmethod

@@ -57,7 +57,9 @@ class MemoryStorage(Storage):
         with self._lock:
             return self._get(execution_id)
 
-    async def load_by_correlation(self, reactor: str, correlation_id: str) -> StoredExecution | None:
+    async def load_by_correlation(
+        self, reactor: str, correlation_id: str
+    ) -> StoredExecution | None:
         with self._lock:
             holder = self._correlations.get((reactor, correlation_id))
             return None if holder is None else self._get(holder)
@@ -67,7 +69,9 @@ class MemoryStorage(Storage):
             current = self._get(record.id)
             if (current.version if current else 0) != expected_version:
                 raise WriteConflict(record.id, current)
-            held = set(current.correlation_ids) if current and not current.status.finished else set()
+            held = (
+                set(current.correlation_ids) if current and not current.status.finished else set()
+            )
             wanted = set() if record.status.finished else set(record.correlation_ids)
             for cid in wanted - held:
                 holder = self._correlations.get((record.reactor, cid))

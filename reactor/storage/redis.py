@@ -17,9 +17,9 @@ import redis.exceptions
 from redis.asyncio.connection import parse_url
 
 from .._status import Status
+from .._sync import close_with_loop
 from ..errors import StorageError
 from . import _lua
-from .._sync import close_with_loop
 from ._base import (
     DEFAULT_RETENTION,
     CorrelationTaken,
