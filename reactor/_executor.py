@@ -21,6 +21,8 @@ import functools
 import inspect
 import json
 import random
+import threading
+import time
 import traceback
 import uuid
 import weakref
@@ -37,7 +39,7 @@ from ._execution import Context, Execution, FailureInfo, PendingInterrupt, Rollb
 from ._graph import Binding, Call, Node, Plan
 from ._log import emitter
 from ._status import Status
-from ._sync import owns_running_loop
+from ._sync import owns_running_loop, run_sync
 from .errors import (
     AlreadyResumed,
     AmbiguousStep,
@@ -74,6 +76,56 @@ _step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="re
 # their next step without waiting for a storage round trip.
 _live_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
 _CAS_ATTEMPTS = 50
+
+
+class _Watchdog:
+    """Keeps checkpoints and leases of durable runs while their loop's thread is blocked
+    in a sync step called inline.
+
+    Inline calls save a thread hop (~50-150 µs) per step, but a blocked loop cannot run
+    the heartbeat task; this one daemon thread does it instead. The run's state does not
+    change while its thread is inside the step, and :attr:`Run.state_lock` makes the step's
+    return wait for a beat in progress.
+    """
+
+    def __init__(self) -> None:
+        self._armed: dict[Run, float] = {}
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def arm(self, run: Run) -> None:
+        self._armed[run] = time.monotonic()
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._watch, name="reactor-watchdog", daemon=True
+                    )
+                    self._thread.start()
+
+    def disarm(self, run: Run) -> None:
+        del self._armed[run]
+        with run.state_lock:
+            pass
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(settings.checkpoint_after, 0.05) / 2)
+            now = time.monotonic()
+            for run, since in list(self._armed.items()):
+                if now - since < settings.checkpoint_after or now < run.next_beat:
+                    continue
+                with run.state_lock:
+                    if run not in self._armed:
+                        continue
+                    try:
+                        run_sync(run.beat(locked=False))
+                    except Exception as exc:  # a failed beat is retried next time
+                        run.log("reactor.execution.heartbeat_failed", error=repr(exc))
+                run.next_beat = now + min(settings.lease_seconds / 3, 1.0)
+
+
+_watchdog = _Watchdog()
 
 
 class _ArgumentError(Exception):
@@ -303,6 +355,8 @@ class Run:
         self.inline_sync = False
         self.log = emitter(settings.middleware, reactor=self.plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
+        self.state_lock = threading.Lock()
+        self.next_beat = 0.0
 
     # ------------------------------------------------------------------ storage
 
@@ -359,19 +413,30 @@ class Run:
             created_at=self.created_at,
         )
 
-    async def write(self, *, lease_expires: float | None = None) -> None:
+    async def write(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
         """One compare-and-set write of the current state.
+
+        Args:
+            lease_expires: The lease to store while running (default: a full lease).
+            locked: Serialize with the heartbeat task; the watchdog thread, which runs
+                only while the loop is blocked, passes ``False``.
 
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
-        async with self._write_lock:
-            stored = await self.storage.write(
-                self.envelope(lease_expires), expected_version=self.version
-            )
-            self.version = stored.version
-            self.updated_at = stored.updated_at
-            self.dirty = False
+        if locked:
+            async with self._write_lock:
+                await self._write(lease_expires)
+        else:
+            await self._write(lease_expires)
+
+    async def _write(self, lease_expires: float | None) -> None:
+        stored = await self.storage.write(
+            self.envelope(lease_expires), expected_version=self.version
+        )
+        self.version = stored.version
+        self.updated_at = stored.updated_at
+        self.dirty = False
 
     @classmethod
     def from_stored(cls, reactor: type[Reactor], stored: StoredExecution) -> Run:
@@ -461,7 +526,7 @@ class Run:
             self.frames[prefix] = frame
         return frame
 
-    async def store(self, *, lease_expires: float | None = None) -> None:
+    async def store(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
         """Write the state, absorbing what other writers did in between.
 
         On a conflict, payloads delivered to pending interrupts are merged in, a
@@ -470,7 +535,7 @@ class Run:
         """
         for _ in range(_CAS_ATTEMPTS):
             try:
-                await self.write(lease_expires=lease_expires)
+                await self.write(lease_expires=lease_expires, locked=locked)
                 return
             except WriteConflict as conflict:
                 self.merge(conflict.current)
@@ -618,8 +683,14 @@ class Run:
             return await asyncio.wait_for(fn(**kwargs), timeout)
         if self.inline_sync and timeout is None and self.active_tasks == 0:
             # Nothing else can run on the facade's private loop meanwhile: calling inline
-            # saves a thread hop (~50 µs) per step.
-            return fn(**kwargs)
+            # saves a thread hop per step.
+            if not self.storage.durable:
+                return fn(**kwargs)
+            _watchdog.arm(self)
+            try:
+                return fn(**kwargs)
+            finally:
+                _watchdog.disarm(self)
         future = asyncio.get_running_loop().run_in_executor(
             _step_threads, functools.partial(fn, **kwargs)
         )
@@ -997,6 +1068,9 @@ class Run:
         """Advance the execution until it completes, fails, halts, pauses or is cancelled,
         storing the outcome."""
         _live_runs[self.id] = self
+        # The sync facade owns its loop: sync steps may run inline when the run is alone on
+        # it (on a user's loop they would block everything else).
+        self.inline_sync = owns_running_loop()
         heartbeat = asyncio.ensure_future(self._heartbeat()) if self.storage.durable else None
         try:
             while True:
@@ -1125,18 +1199,26 @@ class Run:
         await asyncio.sleep(settings.checkpoint_after)
         interval = min(settings.lease_seconds / 3, 1.0)
         while not self.lost:
-            if self.dirty or self.version == 0:
-                await self.store()
-            else:
-                async with self._write_lock:
-                    touched = await self.storage.touch(
-                        self.id,
-                        version=self.version,
-                        lease_expires=settings.clock() + settings.lease_seconds,
-                    )
-                if not touched:
-                    self.merge(await self.storage.load(self.id))
+            if time.monotonic() >= self.next_beat:
+                await self.beat()
+                self.next_beat = time.monotonic() + interval
             await asyncio.sleep(interval)
+
+    async def beat(self, *, locked: bool = True) -> None:
+        """Checkpoint new results, or just extend the lease; notice other writers."""
+        if self.dirty or self.version == 0:
+            await self.store(locked=locked)
+            return
+        lease = settings.clock() + settings.lease_seconds
+        if locked:
+            async with self._write_lock:
+                touched = await self.storage.touch(
+                    self.id, version=self.version, lease_expires=lease
+                )
+        else:
+            touched = await self.storage.touch(self.id, version=self.version, lease_expires=lease)
+        if not touched:
+            self.merge(await self.storage.load(self.id))
 
     # ------------------------------------------------------------------- views
 
@@ -1284,9 +1366,6 @@ async def start(
         raise InputInvalid(
             str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
         ) from exc
-    # The sync facade owns its loop: sync steps may run inline when the run is alone on
-    # it. Durable storage needs the loop free for the lease heartbeat, so it never does.
-    run.inline_sync = owns_running_loop() and not storage.durable
     if not storage.durable or execution_id is not None or idempotency_key is not None:
         # Written up front so the id can be found (and cancelled) while running, and so
         # a caller-chosen id is refused at once when taken.

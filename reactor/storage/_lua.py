@@ -76,10 +76,12 @@ for i = 15, #ARGV, 2 do
 end
 
 -- How many of the oldest entries of an index a finished write checks for expiry.
-local SWEEP = 10
+-- Expired executions' index entries removed per finished write: enough to keep the
+-- indexes bounded (each finished write adds one entry) without a scan.
+local SWEEP = 2
 
 local current = redis.call('HMGET', execution_key, 'version', 'status', 'correlation_ids',
-  'created_at')
+  'created_at', 'deadline', 'lease_expires')
 if (tonumber(current[1]) or 0) ~= expected_version then
   return {'conflict', redis.call('HGETALL', execution_key)}
 end
@@ -119,22 +121,30 @@ redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
   'updated_at', now, unpack(ARGV, 15))
 
-if current[2] then
-  redis.call('ZREM', status_head .. current[2] .. status_tail, id)
-  redis.call('ZREM', reactor_status_head .. current[2] .. reactor_status_tail, id)
-end
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail
-redis.call('ZADD', status_key, created_at, id)
-redis.call('ZADD', reactor_status_key, created_at, id)
+-- Index updates only when something changed: most writes keep the status and have no
+-- deadline, and every call saved here is time inside the one round trip.
+if current[2] ~= fields.status then
+  if current[2] then
+    redis.call('ZREM', status_head .. current[2] .. status_tail, id)
+    redis.call('ZREM', reactor_status_head .. current[2] .. reactor_status_tail, id)
+  end
+  redis.call('ZADD', status_key, created_at, id)
+  redis.call('ZADD', reactor_status_key, created_at, id)
+end
 
 if deadline_score == '' then
-  redis.call('ZREM', deadlines_key, id)
+  if current[5] then
+    redis.call('ZREM', deadlines_key, id)
+  end
 else
   redis.call('ZADD', deadlines_key, deadline_score, id)
 end
 if lease_score == '' then
-  redis.call('ZREM', leases_key, id)
+  if current[6] then
+    redis.call('ZREM', leases_key, id)
+  end
 else
   redis.call('ZADD', leases_key, lease_score, id)
 end

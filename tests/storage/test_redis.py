@@ -271,10 +271,13 @@ async def test_finished_writes_sweep_expired_index_entries(
     await asyncio.sleep(0.1)
     assert raw.zcard(brief.keys.status("failed")) == 3
 
+    # Each finished write sweeps the two oldest entries: the indexes stay bounded.
     await create(brief, "new", status=Status.FAILED, created_at=START + 10)
+    assert raw.zrange(brief.keys.status("failed"), 0, -1) == ["old-2", "new"]
+    await create(brief, "newer", status=Status.FAILED, created_at=START + 11)
 
-    assert raw.zrange(brief.keys.status("failed"), 0, -1) == ["new"]
-    assert raw.zrange(brief.keys.status("failed", R), 0, -1) == ["new"]
+    assert raw.zrange(brief.keys.status("failed"), 0, -1) == ["new", "newer"]
+    assert raw.zrange(brief.keys.status("failed", R), 0, -1) == ["new", "newer"]
 
 
 async def test_an_id_reused_after_expiry_is_listed_once_as_it_is_now(

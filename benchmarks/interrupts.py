@@ -1,0 +1,177 @@
+"""Pause/resume cycle: a 10-step reactor with one interrupt, run -> paused -> resumed by
+correlation id -> completed, on MemoryStorage and on RedisStorage.
+
+Next to it, in the same run: the raw redis-py floor -- the same number of round trips,
+with bodies of the same size, done by hand on the same event loop -- and the Redis round
+trips counted per cycle. Targets: memory cycle under 300 µs; Redis cycle at most 1.5x
+the floor with at most 4 round trips.
+
+    python benchmarks/interrupts.py [--cycles N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio
+from _redis import throwaway_redis
+
+from reactor import MemoryStorage, Reactor, RedisStorage, configure, interrupt, step
+
+_ids = itertools.count()
+
+
+class Approval(Reactor):
+    @step
+    def s0(self) -> int:
+        return next(_ids)
+
+    @step
+    def s1(self, s0: int) -> int:
+        return s0
+
+    @step
+    def s2(self, s1: int) -> int:
+        return s1
+
+    @step
+    def s3(self, s2: int) -> int:
+        return s2
+
+    @step
+    def s4(self, s3: int) -> int:
+        return s3
+
+    @interrupt(correlation_id=lambda s4: f"approve-{s4}", schema={"type": "object"})
+    def wait(self, s4: int) -> dict[str, int]:
+        return {"order": s4}
+
+    @step
+    def s5(self, wait: dict[str, Any], s4: int) -> int:
+        return s4
+
+    @step
+    def s6(self, s5: int) -> int:
+        return s5
+
+    @step
+    def s7(self, s6: int) -> int:
+        return s6
+
+    @step
+    def s8(self, s7: int) -> int:
+        return s7
+
+    @step
+    def s9(self, s8: int) -> int:
+        return s8
+
+
+def cycle() -> None:
+    ex = Approval.run()
+    done = Approval.resume_by_correlation_id(f"approve-{ex.results['s4']}", {"approved": True})
+    assert done.completed, done
+
+
+async def acycle() -> None:
+    ex = await Approval.arun()
+    done = await Approval.aresume_by_correlation_id(f"approve-{ex.results['s4']}", {"ok": 1})
+    assert done.completed, done
+
+
+def best_of(fn: Callable[[], Any], runs: int, rounds: int = 5) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(runs):
+            fn()
+        best = min(best, (time.perf_counter() - start) / runs)
+    return best * 1e6
+
+
+class RoundTrips:
+    """Counts commands sent by redis.asyncio clients (one round trip each: no pipelines)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = redis.asyncio.Redis.execute_command
+
+    def __enter__(self) -> RoundTrips:
+        original = self._original
+
+        async def counted(client: redis.asyncio.Redis, *args: Any, **options: Any) -> Any:
+            self.count += 1
+            return await original(client, *args, **options)
+
+        redis.asyncio.Redis.execute_command = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        redis.asyncio.Redis.execute_command = self._original  # type: ignore[method-assign]
+
+
+def floor_cycle(
+    client: redis.asyncio.Redis, body: str, trips: int
+) -> Callable[[], Awaitable[None]]:
+    """The same number of round trips, by hand: write, read, write, write, ..."""
+
+    async def run() -> None:
+        for i in range(trips):
+            if i % 2:
+                await client.hgetall("floor:{x}")
+            else:
+                await client.hset("floor:{x}", mapping={"body": body, "version": i})
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=300)
+    args = parser.parse_args()
+
+    configure(storage=MemoryStorage(retention=1.0))
+    cycle()
+    memory = best_of(cycle, args.cycles)
+
+    with throwaway_redis() as url:
+        storage = RedisStorage.from_url(url, retention=1.0)
+        configure(storage=storage)
+        cycle()  # loads the scripts
+        with RoundTrips() as trips:
+            cycle()
+        per_cycle = trips.count
+        on_redis = best_of(cycle, args.cycles)
+        ex = Approval.run()
+        stored = asyncio.run(_body_size(url, ex.id))
+        loop = asyncio.new_event_loop()
+        client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        floor_fn = floor_cycle(client, "x" * stored, per_cycle)
+        floor = best_of(lambda: loop.run_until_complete(floor_fn()), args.cycles)
+        loop.run_until_complete(client.aclose())
+        loop.close()
+
+    print("10-step reactor + 1 interrupt: run -> pause -> resume by correlation id -> complete")
+    print(f"best of 5 x {args.cycles} cycles; stored body {stored} bytes")
+    print(f"{'':34}{'µs/cycle':>10}{'ratio':>10}")
+    print(f"{'MemoryStorage':34}{memory:10.1f}{'':>10}   target < 300 µs")
+    print(f"{'raw redis-py floor (' + str(per_cycle) + ' round trips)':34}{floor:10.1f}{1.0:10.2f}")
+    print(f"{'RedisStorage':34}{on_redis:10.1f}{on_redis / floor:10.2f}   target <= 1.5x floor")
+    print(f"Redis round trips per cycle: {per_cycle} (target <= 4)")
+
+
+async def _body_size(url: str, execution_id: str) -> int:
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    try:
+        return len(await client.hget(f"reactor:{{exec:{execution_id}}}", "body") or "")
+    finally:
+        await client.aclose()
+
+
+if __name__ == "__main__":
+    main()

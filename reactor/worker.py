@@ -1,0 +1,260 @@
+"""The worker: fires active interrupt timeouts and recovers crashed executions.
+
+A :class:`Worker` polls its storage's two schedules -- deadlines of paused executions
+(``Storage.due``) and leases of running ones (``Storage.expired_leases``) -- and acts on
+what it finds through :func:`reactor._executor.expire_overdue` and
+:func:`reactor._executor.recover`. Both are exactly-once across every caller (a
+compare-and-set claim), so any number of workers, in any number of processes, may poll
+the same storage: a worker that loses a race simply finds nothing to do.
+
+Example::
+
+    worker = Worker(concurrency=8)
+    await worker.run(stop_event)    # until stop_event is set
+    fired = await worker.run_once() # or: act on what is due now, then return
+
+Each action is one structlog line on the ``reactor.worker`` logger
+(``reactor.worker.timeout_fired``, ``reactor.worker.recovered``, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import time
+from collections.abc import Set as AbstractSet
+
+import structlog
+
+from ._config import settings, storage_for
+from ._execution import Execution
+from ._executor import expire_overdue, recover, suspend_all
+from ._reactor import Reactor, resolve
+from .errors import ExecutionNotFound, ReactorError
+from .storage import Storage
+
+__all__ = ["Worker"]
+
+_log = structlog.get_logger("reactor.worker")
+
+# An execution the worker could not act on (reactor not importable, storage trouble,
+# changed definition...) is retried after a delay doubling from the first to the last
+# value: soon enough for a blip, rarely enough not to spin on a lasting fault.
+_FIRST_BACKOFF = 1.0
+_MAX_BACKOFF = 60.0
+
+
+class _Job(enum.Enum):
+    """What a worker does to an execution it picked up."""
+
+    TIMEOUT = "timeout_fired"
+    RECOVERY = "recovered"
+
+
+class Worker:
+    """Fires due active timeouts and recovers executions whose lease expired.
+
+    Args:
+        storage: The storage to poll. Default: the configured one
+            (``reactor.configure(storage=...)`` or ``$REACTOR_REDIS_URL``), looked up when
+            the worker starts. Actions go through each reactor's own storage, which must
+            be the same store.
+        concurrency: Most actions in progress at once. A recovered execution runs to
+            its end (or next pause) inside its action, so long steps hold a slot.
+        poll_interval: Seconds between polls when there is nothing to do; an active
+            timeout fires at most about this long after its deadline.
+        batch: Most ids read from a schedule per poll.
+
+    Raises:
+        ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` is
+            negative.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: Storage | None = None,
+        concurrency: int = 4,
+        poll_interval: float = 0.2,
+        batch: int = 100,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch!r}")
+        if poll_interval < 0:
+            raise ValueError(f"poll_interval cannot be negative, not {poll_interval!r}")
+        self._storage = storage
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._in_hand: dict[str, asyncio.Task[bool]] = {}
+        # id -> (monotonic time before which it is left alone, delay used)
+        self._backoff: dict[str, tuple[float, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Worker concurrency={self.concurrency} poll_interval={self.poll_interval}>"
+
+    @property
+    def storage(self) -> Storage:
+        """The storage this worker polls."""
+        # The base class has no storage of its own, so this is the configured default.
+        return self._storage if self._storage is not None else storage_for(Reactor)
+
+    # ------------------------------------------------------------------ public
+
+    async def run_once(self) -> int:
+        """Act on everything due now, then return (burst mode).
+
+        Fires every overdue active timeout and recovers every execution whose lease
+        expired, ``concurrency`` at a time, including what becomes due meanwhile; an
+        execution it acted on without effect (another worker won) is not retried.
+
+        Returns:
+            How many actions took effect (timeouts fired plus executions recovered).
+
+        Raises:
+            StorageError: a schedule could not be read.
+        """
+        done = 0
+        tried: set[str] = set()
+        tasks: dict[asyncio.Task[bool], str] = {}
+        while True:
+            for job, execution_id in await self._pick(self.concurrency - len(tasks), exclude=tried):
+                tasks[self._dispatch(job, execution_id)] = execution_id
+            if not tasks:
+                return done
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                execution_id = tasks.pop(task)
+                if task.result():
+                    done += 1
+                else:
+                    tried.add(execution_id)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll and act until ``stop`` is set (forever if not given), then stop cleanly.
+
+        On stop it takes no more work, asks the runs alive in this process to stop after
+        their steps in flight (:func:`reactor._executor.suspend_all`: they checkpoint with
+        an expired lease, so another worker continues them at once), waits for its
+        actions to end, and returns. A storage error while polling is logged and the
+        poll retried after ``poll_interval``.
+
+        Args:
+            stop: Set it to make the worker stop.
+        """
+        stop = stop if stop is not None else asyncio.Event()
+        stopping = asyncio.ensure_future(stop.wait())
+        _log.info(
+            "reactor.worker.started",
+            concurrency=self.concurrency,
+            poll_interval=self.poll_interval,
+            storage=repr(self.storage),
+        )
+        try:
+            while not stop.is_set():
+                room = self.concurrency - len(self._in_hand)
+                picked: list[tuple[_Job, str]] = []
+                if room > 0:
+                    try:
+                        picked = await self._pick(room)
+                    except ReactorError as exc:
+                        _log.error("reactor.worker.poll_failed", error=str(exc))
+                for job, execution_id in picked:
+                    self._dispatch(job, execution_id)
+                if self._in_hand and len(picked) == room:
+                    # Saturated: more may be waiting, so poll again as soon as a slot frees.
+                    await asyncio.wait(
+                        [stopping, *self._in_hand.values()], return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    await asyncio.wait([stopping], timeout=self.poll_interval)
+        finally:
+            stopping.cancel()
+            suspended = suspend_all()
+            in_hand = list(self._in_hand.values())
+            _log.info("reactor.worker.stopping", in_hand=len(in_hand), suspended=suspended)
+            await asyncio.gather(*in_hand, return_exceptions=True)
+            _log.info("reactor.worker.stopped")
+
+    # ---------------------------------------------------------------- internals
+
+    async def _pick(
+        self, room: int, *, exclude: AbstractSet[str] = frozenset()
+    ) -> list[tuple[_Job, str]]:
+        """Up to ``room`` (job, id) pairs: overdue timeouts first, then expired leases."""
+        if room <= 0:
+            return []
+        now = settings.clock()
+        clock = time.monotonic()
+        for execution_id, (until, _) in list(self._backoff.items()):
+            if until + _MAX_BACKOFF < clock:
+                # Long eligible and never picked again: it left the schedules.
+                del self._backoff[execution_id]
+        blocked = {*exclude, *self._in_hand}
+        blocked.update(key for key, (until, _) in self._backoff.items() if until > clock)
+        # Blocked ids may stand at the head of a schedule: read past them.
+        limit = self.batch + len(blocked)
+        picked: list[tuple[_Job, str]] = []
+        for job in _Job:
+            if len(picked) == room:
+                break
+            source = self.storage.due if job is _Job.TIMEOUT else self.storage.expired_leases
+            ids = [i for i in dict.fromkeys(await source(now, limit=limit)) if i not in blocked]
+            # Every id read is already overdue. Taking a random few rather than the head
+            # keeps workers polling together from all racing for the same executions.
+            chosen = (
+                random.sample(ids, room - len(picked)) if len(ids) > room - len(picked) else ids
+            )
+            picked += [(job, execution_id) for execution_id in chosen]
+            blocked.update(chosen)
+        return picked
+
+    def _dispatch(self, job: _Job, execution_id: str) -> asyncio.Task[bool]:
+        task = asyncio.ensure_future(self._act(job, execution_id))
+        self._in_hand[execution_id] = task
+        task.add_done_callback(lambda _: self._in_hand.pop(execution_id, None))
+        return task
+
+    async def _act(self, job: _Job, execution_id: str) -> bool:
+        """Fire or recover one execution; whether it took effect. Never raises."""
+        fields = {"job": job.name.lower(), "execution_id": execution_id}
+        try:
+            stored = await self.storage.load(execution_id)
+            if stored is None:
+                # Ended and expired since the poll: nothing left to do.
+                return False
+            fields["reactor"] = stored.reactor
+            try:
+                cls = resolve(stored.reactor)
+            except ExecutionNotFound as exc:
+                self._back_off(execution_id)
+                _log.warning("reactor.worker.reactor_unknown", **fields, error=exc.detail)
+                return False
+            outcome: Execution | None
+            if job is _Job.TIMEOUT:
+                outcome = await expire_overdue(cls, execution_id, strategies=("active",))
+            else:
+                outcome = await recover(cls, execution_id)
+        except ReactorError as exc:
+            self._back_off(execution_id)
+            _log.error("reactor.worker.action_failed", **fields, error=str(exc))
+            return False
+        except Exception:
+            # A bug, not a refusal: keep the traceback, and keep the worker alive.
+            self._back_off(execution_id)
+            _log.exception("reactor.worker.action_crashed", **fields)
+            return False
+        self._backoff.pop(execution_id, None)
+        if outcome is None:
+            # Another worker acted first, or it no longer needed us.
+            return False
+        _log.info(f"reactor.worker.{job.value}", **fields, status=outcome.status.value)
+        return True
+
+    def _back_off(self, execution_id: str) -> None:
+        _, previous = self._backoff.get(execution_id, (0.0, 0.0))
+        delay = min(_MAX_BACKOFF, previous * 2) if previous else _FIRST_BACKOFF
+        self._backoff[execution_id] = (time.monotonic() + delay, delay)
