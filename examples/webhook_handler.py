@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except PayloadInvalid as exc:
         problems = "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)
         left = exc.attempts_left
-        after = "execution cancelled and undone" if left == 0 else f"{left} attempts left"
+        after = "execution cancelled and undone" if left == 0 else f"{left} attempt(s) left"
         print(f"error: PayloadInvalid: {problems} ({after})", file=sys.stderr)
         return 1
     except ReactorError as exc:

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import inspect
 import json
+import operator
 import random
 import threading
 import time
@@ -140,8 +141,10 @@ def _plan(cls: type) -> Plan:
 def _dig(value: Any, path: Sequence[str | int]) -> Any:
     for key in path:
         try:
-            if isinstance(value, Mapping) or (isinstance(key, int) and isinstance(value, Sequence)):
+            if isinstance(value, Mapping):
                 value = value[key]
+            elif isinstance(key, int) and isinstance(value, Sequence):
+                value = operator.getitem(value, key)
             else:
                 value = getattr(value, str(key))
         except (KeyError, IndexError, AttributeError, TypeError) as exc:

@@ -167,7 +167,8 @@ def redis_backend(redis_url: str) -> Iterator[str]:
 def resume_in_subprocess(redis_url: str, correlation_id: str, approved: bool) -> str:
     code = (
         "import composition_app as app\n"
-        f"ex = app.ApproveOrder.resume_by_correlation_id({correlation_id!r}, {{'approved': {approved}}})\n"
+        f"payload = {{'approved': {approved}}}\n"
+        f"ex = app.ApproveOrder.resume_by_correlation_id({correlation_id!r}, payload)\n"
         "print(ex.status.value)\n"
     )
     env = {
