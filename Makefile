@@ -14,7 +14,10 @@ lint:
 	$(PYTHON) -m mypy
 
 demo:
-	$(PYTHON) examples/checkout.py
+	$(PYTHON) examples/demo.py
 
 bench:
 	$(PYTHON) benchmarks/engine.py
+	cd benchmarks && $(PYTHON) interrupts.py
+	$(PYTHON) benchmarks/map.py
+	$(PYTHON) benchmarks/worker.py

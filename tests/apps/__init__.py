@@ -1,0 +1,88 @@
+"""Reactor modules for the worker and CLI tests.
+
+Importable by subprocesses (``PYTHONPATH`` including ``tests``), so stored executions name
+them (``apps.timeouts.Expiring``) and any process can continue them. Steps count their
+runs in Redis -- the suite's private server, ``$REACTOR_REDIS_URL`` -- so a test sees what
+ran in every process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from reactor import RedisStorage
+from reactor._config import settings
+from reactor._sync import run_sync
+
+__all__ = [
+    "configured",
+    "counters",
+    "record",
+    "record_undo",
+    "runs",
+    "subprocess_env",
+    "undone",
+]
+
+TESTS = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def configured(url: str) -> Iterator[RedisStorage]:
+    """Keep executions in ``url`` under the default prefix, as ``$REACTOR_REDIS_URL`` makes
+    subprocesses do, for the duration; restore the settings afterwards."""
+    storage = RedisStorage.from_url(url)
+    saved, saved_url = settings.storage, os.environ.get("REACTOR_REDIS_URL")
+    os.environ["REACTOR_REDIS_URL"] = url
+    settings.storage = storage
+    try:
+        yield storage
+    finally:
+        settings.storage = saved
+        if saved_url is None:
+            del os.environ["REACTOR_REDIS_URL"]
+        else:
+            os.environ["REACTOR_REDIS_URL"] = saved_url
+        run_sync(storage.aclose())
+
+
+def subprocess_env(url: str) -> dict[str, str]:
+    """The environment of a subprocess that can import ``apps`` and uses Redis at ``url``."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "REACTOR_REDIS_URL": url}
+
+
+@functools.cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def counters() -> redis.Redis:
+    """A client of the Redis in ``$REACTOR_REDIS_URL`` (read when called: tests set it)."""
+    return _client(os.environ["REACTOR_REDIS_URL"])
+
+
+def record(execution_id: str, step: str) -> int:
+    """Count one start of ``step``; return how many starts it has had."""
+    return int(counters().incr(f"runs:{execution_id}:{step}"))
+
+
+def runs(execution_id: str, step: str) -> int:
+    """How many times ``step`` of the execution started, in any process."""
+    return int(counters().get(f"runs:{execution_id}:{step}") or 0)
+
+
+def record_undo(execution_id: str, step: str) -> None:
+    """Note that ``step`` was undone (in order)."""
+    counters().rpush(f"undone:{execution_id}", step)
+
+
+def undone(execution_id: str) -> list[str]:
+    """The steps of the execution undone so far, in the order they were undone."""
+    return list(counters().lrange(f"undone:{execution_id}", 0, -1))
