@@ -1,0 +1,90 @@
+"""A stored execution whose reactor class changed incompatibly is refused untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from reactor import DefinitionChanged, Reactor, RedisStorage, interrupt, step
+from reactor._config import settings
+from reactor._sync import run_sync
+
+
+@pytest.fixture
+def redis_backend(redis_url: str) -> Iterator[str]:
+    chosen = RedisStorage.from_url(redis_url)
+    saved = settings.storage
+    settings.storage = chosen
+    yield redis_url
+    settings.storage = saved
+    run_sync(chosen.aclose())
+
+
+def snapshot(url: str) -> dict[bytes, dict[bytes, bytes]]:
+    with redis.Redis.from_url(url) as client:
+        return {key: client.hgetall(key) for key in client.keys("*exec:*")}
+
+
+def versions() -> tuple[type[Reactor], type[Reactor], type[Reactor]]:
+    class V1(Reactor):
+        name = "drift.Shipping"
+        version = 1
+
+        @step
+        def pack(self) -> int:
+            return 1
+
+        approval = interrupt(wait_for="pack")
+
+        @step
+        def ship(self, approval: object) -> str:
+            return "shipped"
+
+    class WithoutCompletedStep(Reactor):
+        name = "drift.Shipping"
+        version = 2
+
+        @step
+        def wrap(self) -> int:
+            return 1
+
+        approval = interrupt(wait_for="wrap")
+
+    class WithoutInterrupt(Reactor):
+        name = "drift.Shipping"
+        version = 3
+
+        @step
+        def pack(self) -> int:
+            return 1
+
+    return V1, WithoutCompletedStep, WithoutInterrupt
+
+
+@pytest.mark.parametrize("changed", [1, 2], ids=["completed-step-gone", "interrupt-gone"])
+def test_resume_after_a_breaking_change_raises_and_changes_nothing(
+    redis_backend: str, changed: int
+) -> None:
+    classes = versions()
+    v1, new = classes[0], classes[changed]
+    ex = v1.run()
+    assert ex.paused
+    before = snapshot(redis_backend)
+    with pytest.raises(DefinitionChanged) as info:
+        new.resume(ex.id, {"ok": True})
+    assert info.value.execution_id == ex.id
+    assert info.value.step in {"pack", "approval"}
+    assert snapshot(redis_backend) == before
+    with pytest.raises(DefinitionChanged):
+        new.undo(ex.id)
+    assert snapshot(redis_backend) == before
+    assert v1.resume(ex.id, {"ok": True}).completed  # the old code can still finish it
+
+
+def test_cancel_works_after_a_breaking_change(redis_backend: str) -> None:
+    v1, new, _ = versions()
+    ex = v1.run()
+    cancelled = new.cancel(ex.id, reason="retired with v2")
+    assert cancelled.cancelled and cancelled.reason == "retired with v2"
