@@ -14,16 +14,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from apps import configured, runs, subprocess_env, undone
 from apps.recovery import Naps, Slow
 from apps.timeouts import Defaulting, Expiring, Reminder
-from reactor import RedisStorage, Status
+from reactor import Execution, RedisStorage, Status
 from reactor._executor import suspend_all
 from reactor._sync import run_sync
 from reactor.storage import StoredExecution
@@ -39,11 +40,23 @@ def shared(redis_url: str) -> Iterator[RedisStorage]:
         yield storage
 
 
+@pytest.fixture
+def worker_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """The structlog events logged meanwhile (from any thread)."""
+    was_configured = structlog.is_configured()
+    with capture_logs() as logs:
+        yield logs
+    if not was_configured:
+        # capture_logs leaves structlog "configured", which would make reactor log every
+        # transition in the tests that follow.
+        structlog.reset_defaults()
+
+
 def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while True:
         found = probe()
-        if found is not None and found is not False:
+        if found:
             return found
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
@@ -95,7 +108,7 @@ class ThreadedWorker:
 
 
 def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
-    shared: RedisStorage,
+    shared: RedisStorage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
     expiring = Expiring.run()
     defaulting = Defaulting.run()
@@ -105,22 +118,23 @@ def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
         for ex in (expiring, defaulting)
     }
 
-    with capture_logs() as logs:
-        workers = [ThreadedWorker(shared), ThreadedWorker(shared)]
-        try:
-            failed = wait_until(lambda: settled(shared, expiring.id), timeout=5, what="expiry")
-            completed = wait_until(
-                lambda: settled(shared, defaulting.id), timeout=5, what="on_timeout resume"
-            )
-        finally:
-            for worker in workers:
-                worker.stop()
+    workers = [ThreadedWorker(shared), ThreadedWorker(shared)]
+    try:
+        failed = wait_until(lambda: settled(shared, expiring.id), timeout=5, what="expiry")
+        completed = wait_until(
+            lambda: settled(shared, defaulting.id), timeout=5, what="on_timeout resume"
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
 
     assert failed.status is Status.FAILED
     assert completed.status is Status.COMPLETED
     for record in (failed, completed):
         assert 0 <= record.updated_at - deadlines[record.id] < 2
-    fired = [e["execution_id"] for e in logs if e["event"] == "reactor.worker.timeout_fired"]
+    fired = [
+        e["execution_id"] for e in worker_logs if e["event"] == "reactor.worker.timeout_fired"
+    ]
     assert sorted(fired) == sorted(deadlines)
 
     # Failed: the completed steps were undone once each, newest first.
@@ -137,7 +151,14 @@ def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
 
 
 async def _create_reminders(count: int) -> list[str]:
-    created = await asyncio.gather(*(Reminder.arun() for _ in range(count)))
+    # Bounded: one event loop's Redis pool refuses more than 100 connections at once.
+    gate = asyncio.Semaphore(20)
+
+    async def create() -> Execution:
+        async with gate:
+            return await Reminder.arun()
+
+    created = await asyncio.gather(*(create() for _ in range(count)))
     assert all(ex.paused for ex in created)
     return [ex.id for ex in created]
 
@@ -201,7 +222,7 @@ def test_a_killed_run_is_recovered_from_its_checkpoint(shared: RedisStorage) -> 
 
 
 def test_a_reactor_that_cannot_be_imported_is_logged_once_and_left_alone(
-    shared: RedisStorage,
+    shared: RedisStorage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
     ghost = StoredExecution(
         id="ghost",
@@ -213,11 +234,10 @@ def test_a_reactor_that_cannot_be_imported_is_logged_once_and_left_alone(
     )
     run_sync(shared.write(ghost, expected_version=0))
     worker = Worker(storage=shared)
-    with capture_logs() as logs:
-        assert run_sync(worker.run_once()) == 0
-        # Backing off: not even loaded again.
-        assert run_sync(worker.run_once()) == 0
-    assert [(e["event"], e["execution_id"]) for e in logs] == [
+    assert run_sync(worker.run_once()) == 0
+    # Backing off: not even loaded again.
+    assert run_sync(worker.run_once()) == 0
+    assert [(e["event"], e["execution_id"]) for e in worker_logs] == [
         ("reactor.worker.reactor_unknown", "ghost")
     ]
     assert stored(shared, "ghost").version == 1
