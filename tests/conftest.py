@@ -15,6 +15,7 @@ keeps one client per loop, which must be closed on the loop it ran on).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import shutil
 import socket
@@ -27,6 +28,8 @@ from typing import Any
 import pytest
 import redis
 
+from reactor._config import settings
+from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
 
@@ -124,3 +127,34 @@ def storage(request: pytest.FixtureRequest, storage_options: dict[str, Any]) -> 
     # Looked up only here, so memory-only runs need no redis-server.
     url = request.getfixturevalue("redis_url")
     return RedisStorage.from_url(url, prefix="test", **storage_options)
+
+
+@contextlib.contextmanager
+def reactor_using(storage: Storage) -> Iterator[Storage]:
+    """Make ``storage`` the default of every reactor for the duration of the block."""
+    saved = settings.storage
+    settings.storage = storage
+    try:
+        yield storage
+    finally:
+        settings.storage = saved
+        run_sync(storage.aclose())
+
+
+@pytest.fixture
+def redis_reactor(redis_url: str) -> Iterator[Storage]:
+    """Reactors keep their executions on the suite's redis-server during the test."""
+    with reactor_using(RedisStorage.from_url(redis_url)) as storage:
+        yield storage
+
+
+@pytest.fixture(params=["memory", "redis"])
+def reactor_backend(request: pytest.FixtureRequest) -> Iterator[Storage]:
+    """Reactors keep their executions in MemoryStorage, then on the suite's redis-server."""
+    chosen: Storage = (
+        MemoryStorage()
+        if request.param == "memory"
+        else RedisStorage.from_url(request.getfixturevalue("redis_url"), prefix="t")
+    )
+    with reactor_using(chosen) as storage:
+        yield storage

@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import composition_app as app
 import pytest
 import redis
 
-from reactor import RedisStorage, Status
-from reactor._config import settings
-from reactor._sync import run_sync
+from reactor import Status
 
 pytestmark = pytest.mark.usefixtures("memory_storage")
 TESTS = Path(__file__).parent
@@ -154,16 +151,6 @@ def test_cancel_of_the_root_releases_child_correlation_ids() -> None:
     assert app.ApproveOrder.run(lines=[7]).paused
 
 
-@pytest.fixture
-def redis_backend(redis_url: str) -> Iterator[str]:
-    chosen = RedisStorage.from_url(redis_url)
-    saved = settings.storage
-    settings.storage = chosen
-    yield redis_url
-    settings.storage = saved
-    run_sync(chosen.aclose())
-
-
 def resume_in_subprocess(redis_url: str, correlation_id: str, approved: bool) -> str:
     code = (
         "import composition_app as app\n"
@@ -189,17 +176,18 @@ def resume_in_subprocess(redis_url: str, correlation_id: str, approved: bool) ->
 
 
 def test_three_paused_elements_resumed_out_of_order_from_other_processes(
-    redis_backend: str,
+    redis_url: str,
+    redis_reactor: object,
 ) -> None:
     ex = app.ApproveOrder.run(lines=[1, 2, 3])
     assert ex.paused and len(ex.interrupts) == 3
-    assert resume_in_subprocess(redis_backend, "line-3", True) == "paused"
-    assert resume_in_subprocess(redis_backend, "line-1", True) == "paused"
-    assert resume_in_subprocess(redis_backend, "line-2", False) == "completed"
+    assert resume_in_subprocess(redis_url, "line-3", True) == "paused"
+    assert resume_in_subprocess(redis_url, "line-1", True) == "paused"
+    assert resume_in_subprocess(redis_url, "line-2", False) == "completed"
     final = app.ApproveOrder.find(ex.id)
     assert final.completed
     assert final.result == ["1:True", "2:False", "3:True"]
-    with redis.Redis.from_url(redis_backend, decode_responses=True) as client:
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
         remote = client.lrange("calls", 0, -1)
     assert remote.count("after") == 1
     assert sorted(c for c in remote if c.startswith("ship")) == ["ship 1", "ship 2", "ship 3"]

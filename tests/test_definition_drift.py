@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
-from reactor import DefinitionChanged, Reactor, RedisStorage, interrupt, step
-from reactor._config import settings
-from reactor._sync import run_sync
-
-
-@pytest.fixture
-def redis_backend(redis_url: str) -> Iterator[str]:
-    chosen = RedisStorage.from_url(redis_url)
-    saved = settings.storage
-    settings.storage = chosen
-    yield redis_url
-    settings.storage = saved
-    run_sync(chosen.aclose())
+from reactor import DefinitionChanged, Reactor, interrupt, step
 
 
 def snapshot(url: str) -> dict[bytes, dict[bytes, bytes]]:
@@ -65,25 +51,25 @@ def versions() -> tuple[type[Reactor], type[Reactor], type[Reactor]]:
 
 @pytest.mark.parametrize("changed", [1, 2], ids=["completed-step-gone", "interrupt-gone"])
 def test_resume_after_a_breaking_change_raises_and_changes_nothing(
-    redis_backend: str, changed: int
+    redis_url: str, redis_reactor: object, changed: int
 ) -> None:
     classes = versions()
     v1, new = classes[0], classes[changed]
     ex = v1.run()
     assert ex.paused
-    before = snapshot(redis_backend)
+    before = snapshot(redis_url)
     with pytest.raises(DefinitionChanged) as info:
         new.resume(ex.id, {"ok": True})
     assert info.value.execution_id == ex.id
     assert info.value.step in {"pack", "approval"}
-    assert snapshot(redis_backend) == before
+    assert snapshot(redis_url) == before
     with pytest.raises(DefinitionChanged):
         new.undo(ex.id)
-    assert snapshot(redis_backend) == before
+    assert snapshot(redis_url) == before
     assert v1.resume(ex.id, {"ok": True}).completed  # the old code can still finish it
 
 
-def test_cancel_works_after_a_breaking_change(redis_backend: str) -> None:
+def test_cancel_works_after_a_breaking_change(redis_url: str, redis_reactor: object) -> None:
     v1, new, _ = versions()
     ex = v1.run()
     cancelled = new.cancel(ex.id, reason="retired with v2")

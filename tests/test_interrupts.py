@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,26 +29,9 @@ from reactor import (
 )
 from reactor._config import settings
 from reactor._sync import run_sync
-from reactor.storage import MemoryStorage, RedisStorage, Storage
 from reactor.testing import FakeClock
 
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Storage]:
-    """Configure reactor to keep executions in the storage under test."""
-    chosen: Storage = (
-        MemoryStorage()
-        if request.param == "memory"
-        else RedisStorage.from_url(request.getfixturevalue("redis_url"), prefix="t")
-    )
-    saved = settings.storage
-    settings.storage = chosen
-    yield chosen
-    settings.storage = saved
-    run_sync(chosen.aclose())
-
-
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("reactor_backend")
 CALLS: list[str] = []
 
 
