@@ -73,14 +73,10 @@ def test_one_of_eight_concurrent_resumers_wins_and_downstream_runs_once(
         for queue in jobs:
             queue.put(ex.id)
         outcomes: list[str] = []
-        lock = threading.Lock()
-
-        def in_thread(execution_id: str = ex.id) -> None:
-            outcome = attempt(execution_id, barrier)
-            with lock:
-                outcomes.append(outcome)
-
-        threads = [threading.Thread(target=in_thread) for _ in range(THREADS)]
+        threads = [
+            threading.Thread(target=lambda i=ex.id, out=outcomes: out.append(attempt(i, barrier)))
+            for _ in range(THREADS)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
