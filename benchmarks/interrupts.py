@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio
-from _redis import throwaway_redis
 
 from reactor import MemoryStorage, Reactor, RedisStorage, configure, interrupt, step
+
+from _redis import throwaway_redis
 
 _ids = itertools.count()
 

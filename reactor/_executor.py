@@ -1036,8 +1036,8 @@ class Run:
                         running.start(self.run_frame(element), index)
                 if not running:
                     break
-                for index, (complete, value) in await running.finished():
-                    await settle(index, complete, value)
+                for index, (complete, element_result) in await running.finished():
+                    await settle(index, complete, element_result)
         finally:
             running.cancel()
         if self.stopping(frame.scope) or todo:
@@ -1139,12 +1139,7 @@ class Run:
     async def _settle(self, complete: bool) -> bool:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
         (payloads arrived while storing)."""
-        if self.suspended:
-            # Checkpoint with an expired lease so any worker picks it up at once.
-            self.status = Status.RUNNING
-            await self.store(lease_expires=settings.clock())
-            self.log("reactor.execution.suspended")
-        elif self.cancel_reason is not None:
+        if self.cancel_reason is not None:
             await self.finish(Status.CANCELLED, self.cancel_reason)
         elif self.halt_reason is not None:
             self.pending.clear()
@@ -1154,6 +1149,11 @@ class Run:
             self.error = await self.rollback(self.root.scope)
             self.log("reactor.execution.rolled_back", step=self.error.step if self.error else None)
             await self.finish(Status.FAILED)
+        elif self.suspended and not complete:
+            # Work remains: checkpoint with an expired lease so any worker picks it up at once.
+            self.status = Status.RUNNING
+            await self.store(lease_expires=settings.clock())
+            self.log("reactor.execution.suspended")
         elif complete:
             await self.finish(Status.COMPLETED)
         else:

@@ -34,7 +34,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 
@@ -108,6 +108,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "graph":
         print(_reactor_class(args.target).mermaid())
         return 0
+    if args.command == "resume":
+        _check_resume(args)
     url = args.redis or os.environ.get("REACTOR_REDIS_URL")
     if not url:
         raise _UsageError("no Redis to connect to: pass --redis URL or set REACTOR_REDIS_URL")
@@ -116,8 +118,6 @@ def _main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _UsageError(f"--redis: {exc}") from None
     configure(storage=storage)
-    if args.command == "resume":
-        _check_resume(args)
     if args.command == "worker":
         _configure_logging(args.json)
     asyncio.run(_run(args.handler, args, storage))
@@ -455,10 +455,10 @@ def _execution_document(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _print_execution(execution: Execution, as_json: bool, out: TextIO = sys.stdout) -> None:
+def _print_execution(execution: Execution, as_json: bool) -> None:
     document = _execution_document(execution)
     if as_json:
-        _print_json(document, out)
+        _print_json(document)
         return
     lines = [f"{key}: {document[key]}" for key in ("id", "reactor", "status")]
     lines += [
@@ -486,8 +486,8 @@ def _print_execution(execution: Execution, as_json: bool, out: TextIO = sys.stdo
                 if pending[key] is not None
             ]
             lines.append(f"    request: {_text(pending['request'])}")
-    print("\n".join(lines), file=out)
+    print("\n".join(lines))
 
 
-def _print_json(document: Any, out: TextIO = sys.stdout) -> None:
-    print(json.dumps(document, ensure_ascii=False, indent=2), file=out)
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2))

@@ -31,8 +31,9 @@ from ._config import settings, storage_for
 from ._execution import Execution
 from ._executor import expire_overdue, recover, suspend_all
 from ._reactor import Reactor, resolve
+from ._status import Status
 from .errors import ExecutionNotFound, ReactorError
-from .storage import Storage
+from .storage import Storage, StoredExecution
 
 __all__ = ["Worker"]
 
@@ -64,7 +65,7 @@ class Worker:
             its end (or next pause) inside its action, so long steps hold a slot.
         poll_interval: Seconds between polls when there is nothing to do; an active
             timeout fires at most about this long after its deadline.
-        batch: Most ids read from a schedule per poll.
+        batch: Ids read from a schedule at once; the worker hands them out as slots free.
 
     Raises:
         ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` is
@@ -92,6 +93,8 @@ class Worker:
         self._in_hand: dict[str, asyncio.Task[bool]] = {}
         # id -> (monotonic time before which it is left alone, delay used)
         self._backoff: dict[str, tuple[float, float]] = {}
+        # Ids read from each schedule and not handed out yet; one read serves many picks.
+        self._candidates: dict[_Job, list[str]] = {job: [] for job in _Job}
 
     def __repr__(self) -> str:
         return f"<Worker concurrency={self.concurrency} poll_interval={self.poll_interval}>"
@@ -187,30 +190,42 @@ class Worker:
         """Up to ``room`` (job, id) pairs: overdue timeouts first, then expired leases."""
         if room <= 0:
             return []
-        now = settings.clock()
         clock = time.monotonic()
         for execution_id, (until, _) in list(self._backoff.items()):
             if until + _MAX_BACKOFF < clock:
                 # Long eligible and never picked again: it left the schedules.
                 del self._backoff[execution_id]
-        blocked = {*exclude, *self._in_hand}
+        blocked = {*self._in_hand}
         blocked.update(key for key, (until, _) in self._backoff.items() if until > clock)
-        # Blocked ids may stand at the head of a schedule: read past them.
+        # Ids in hand or cooling may stand at the head of a schedule: read past them.
+        # (Excluded ids need not: acted on without effect, they left the schedules.)
         limit = self.batch + len(blocked)
+        blocked.update(exclude)
         picked: list[tuple[_Job, str]] = []
         for job in _Job:
-            if len(picked) == room:
-                break
-            source = self.storage.due if job is _Job.TIMEOUT else self.storage.expired_leases
-            ids = [i for i in dict.fromkeys(await source(now, limit=limit)) if i not in blocked]
-            # Every id read is already overdue. Taking a random few rather than the head
-            # keeps workers polling together from all racing for the same executions.
-            chosen = (
-                random.sample(ids, room - len(picked)) if len(ids) > room - len(picked) else ids
-            )
-            picked += [(job, execution_id) for execution_id in chosen]
-            blocked.update(chosen)
+            candidates = self._candidates[job]
+            refilled = False
+            while len(picked) < room:
+                while candidates and len(picked) < room:
+                    execution_id = candidates.pop()
+                    if execution_id not in blocked:
+                        blocked.add(execution_id)
+                        picked.append((job, execution_id))
+                if len(picked) == room or refilled:
+                    break
+                candidates[:] = await self._read(job, blocked, limit)
+                refilled = True
         return picked
+
+    async def _read(self, job: _Job, blocked: AbstractSet[str], limit: int) -> list[str]:
+        """Some ids from the schedule of ``job``, chosen at random among ``limit``."""
+        source = self.storage.due if job is _Job.TIMEOUT else self.storage.expired_leases
+        ids = await source(settings.clock(), limit=limit)
+        fresh = [execution_id for execution_id in dict.fromkeys(ids) if execution_id not in blocked]
+        # All of them are overdue. Workers reading the same batch would race for the
+        # same executions; each taking a few at random, and reading again once they are
+        # done, keeps them mostly apart.
+        return random.sample(fresh, min(len(fresh), 2 * self.concurrency))
 
     def _dispatch(self, job: _Job, execution_id: str) -> asyncio.Task[bool]:
         task = asyncio.ensure_future(self._act(job, execution_id))
@@ -227,6 +242,9 @@ class Worker:
                 # Ended and expired since the poll: nothing left to do.
                 return False
             fields["reactor"] = stored.reactor
+            if not _needs(job, stored):
+                # Read a while ago, and another worker got there first.
+                return False
             try:
                 cls = resolve(stored.reactor)
             except ExecutionNotFound as exc:
@@ -258,3 +276,18 @@ class Worker:
         _, previous = self._backoff.get(execution_id, (0.0, 0.0))
         delay = min(_MAX_BACKOFF, previous * 2) if previous else _FIRST_BACKOFF
         self._backoff[execution_id] = (time.monotonic() + delay, delay)
+
+
+def _needs(job: _Job, stored: StoredExecution) -> bool:
+    """Whether ``stored`` is still in the state ``job`` acts on (cheap, before the
+    executor's own exactly-once check)."""
+    now = settings.clock()
+    if job is _Job.TIMEOUT:
+        return (
+            stored.status is Status.PAUSED
+            and stored.deadline is not None
+            and stored.deadline <= now
+        )
+    return stored.status is Status.RUNNING and (
+        stored.lease_expires is None or stored.lease_expires <= now
+    )

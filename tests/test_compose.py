@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import composition_app as app
 import pytest
 import redis
 
 from reactor import Status
+
+import composition_app as app
 
 pytestmark = pytest.mark.usefixtures("memory_storage")
 TESTS = Path(__file__).parent

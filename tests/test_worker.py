@@ -21,23 +21,26 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from apps import configured, runs, subprocess_env, undone
-from apps.recovery import Naps, Slow
-from apps.timeouts import Defaulting, Expiring, Reminder
-from reactor import Execution, RedisStorage, Status
+from reactor import Execution, Status, Storage
 from reactor._executor import suspend_all
 from reactor._sync import run_sync
 from reactor.storage import StoredExecution
 from reactor.testing import FakeClock
 from reactor.worker import Worker
 
+from apps import runs, subprocess_env, undone
+from apps.recovery import Gauged, Naps, Slow
+from apps.timeouts import Defaulting, Expiring, Reminder
+
 T = TypeVar("T")
 
 
 @pytest.fixture
-def shared(redis_url: str) -> Iterator[RedisStorage]:
-    with configured(redis_url) as storage:
-        yield storage
+def shared(redis_reactor: Storage, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    """Reactors on the suite's redis under the default prefix, as subprocesses given
+    ``$REACTOR_REDIS_URL`` use it; the apps' step counters there too."""
+    monkeypatch.setenv("REACTOR_REDIS_URL", redis_url)
+    return redis_reactor
 
 
 @pytest.fixture
@@ -63,13 +66,13 @@ def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str) -> T
         time.sleep(0.02)
 
 
-def stored(storage: RedisStorage, execution_id: str) -> StoredExecution:
+def stored(storage: Storage, execution_id: str) -> StoredExecution:
     found = run_sync(storage.load(execution_id))
     assert found is not None
     return found
 
 
-def settled(storage: RedisStorage, execution_id: str) -> StoredExecution | None:
+def settled(storage: Storage, execution_id: str) -> StoredExecution | None:
     """The stored execution once it has ended. Reads storage only: ``find`` would fire
     an overdue timeout itself and hide what the workers did."""
     found = stored(storage, execution_id)
@@ -79,7 +82,7 @@ def settled(storage: RedisStorage, execution_id: str) -> StoredExecution | None:
 class ThreadedWorker:
     """``Worker.run`` on a thread of its own, with its own event loop."""
 
-    def __init__(self, storage: RedisStorage, **options: Any) -> None:
+    def __init__(self, storage: Storage, **options: Any) -> None:
         self.storage = storage
         self.worker = Worker(storage=storage, **options)
         self._started = threading.Event()
@@ -108,7 +111,7 @@ class ThreadedWorker:
 
 
 def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
-    shared: RedisStorage, worker_logs: list[MutableMapping[str, Any]]
+    shared: Storage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
     expiring = Expiring.run()
     defaulting = Defaulting.run()
@@ -132,9 +135,7 @@ def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
     assert completed.status is Status.COMPLETED
     for record in (failed, completed):
         assert 0 <= record.updated_at - deadlines[record.id] < 2
-    fired = [
-        e["execution_id"] for e in worker_logs if e["event"] == "reactor.worker.timeout_fired"
-    ]
+    fired = [e["execution_id"] for e in worker_logs if e["event"] == "reactor.worker.timeout_fired"]
     assert sorted(fired) == sorted(deadlines)
 
     # Failed: the completed steps were undone once each, newest first.
@@ -164,7 +165,7 @@ async def _create_reminders(count: int) -> list[str]:
 
 
 def test_two_workers_fire_200_due_timeouts_exactly_once(
-    shared: RedisStorage, reactor_clock: FakeClock
+    shared: Storage, reactor_clock: FakeClock
 ) -> None:
     ids = run_sync(_create_reminders(200))
     reactor_clock.advance(2)
@@ -194,8 +195,12 @@ def test_two_workers_fire_200_due_timeouts_exactly_once(
         assert runs(execution_id, "book") == 1
 
 
-def test_a_killed_run_is_recovered_from_its_checkpoint(shared: RedisStorage) -> None:
-    script = "import reactor, apps.recovery; reactor.configure(lease_seconds=1); apps.recovery.Slow.run()"
+def test_a_killed_run_is_recovered_from_its_checkpoint(shared: Storage) -> None:
+    script = (
+        "import reactor, apps.recovery\n"
+        "reactor.configure(lease_seconds=1)\n"
+        "apps.recovery.Slow.run()\n"
+    )
     env = subprocess_env(os.environ["REACTOR_REDIS_URL"])
     process = subprocess.Popen([sys.executable, "-c", script], env=env)
 
@@ -222,7 +227,7 @@ def test_a_killed_run_is_recovered_from_its_checkpoint(shared: RedisStorage) -> 
 
 
 def test_a_reactor_that_cannot_be_imported_is_logged_once_and_left_alone(
-    shared: RedisStorage, worker_logs: list[MutableMapping[str, Any]]
+    shared: Storage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
     ghost = StoredExecution(
         id="ghost",
@@ -243,6 +248,29 @@ def test_a_reactor_that_cannot_be_imported_is_logged_once_and_left_alone(
     assert stored(shared, "ghost").version == 1
 
 
+async def _recover_gauged(storage: Storage, count: int, concurrency: int) -> int:
+    """Leave ``count`` Gauged runs suspended in ``first``, then recover them in burst."""
+    try:
+        ids = [uuid.uuid4().hex for _ in range(count)]
+        started = [asyncio.ensure_future(Gauged.arun(execution_id=i)) for i in ids]
+        while not all(runs(i, "first") for i in ids):
+            await asyncio.sleep(0.01)
+        assert suspend_all() == count
+        assert all(ex.status is Status.RUNNING for ex in await asyncio.gather(*started))
+        return await Worker(storage=storage, concurrency=concurrency).run_once()
+    finally:
+        await storage.aclose()
+
+
+def test_at_most_concurrency_actions_at_once(shared: Storage) -> None:
+    Gauged.peak = 0
+    assert asyncio.run(_recover_gauged(shared, count=6, concurrency=2)) == 6
+    assert Gauged.peak == 2
+    done = run_sync(shared.list(status=Status.COMPLETED, reactor=Gauged.name))
+    assert len(done) == 6
+    assert all(runs(record.id, "second") == 1 for record in done)
+
+
 # ------------------------------------------------------------ the worker command
 
 
@@ -258,7 +286,19 @@ class WorkerProcess:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def __enter__(self) -> WorkerProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -280,45 +320,38 @@ class WorkerProcess:
         assert self.process.wait(timeout) == 0, self.seen
         return time.monotonic() - sent
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
 
 def test_the_worker_command_exits_promptly_on_sigterm_when_idle(redis_url: str) -> None:
-    worker = WorkerProcess(redis_url)
-    try:
+    with WorkerProcess(redis_url) as worker:
         worker.wait_for("reactor.worker.started")
         assert worker.terminate() < 5
-    finally:
-        worker.kill()
-    worker.wait_for("reactor.worker.stopped")
+        worker.wait_for("reactor.worker.stopped")
 
 
-async def _suspended_naps(execution_id: str) -> None:
+async def _suspended_naps(execution_id: str, storage: Storage) -> None:
     """Leave a Naps execution running with an expired lease after ``first``, as a
-    graceful stop of its process would."""
-    run = asyncio.ensure_future(Naps.arun(execution_id=execution_id))
-    while not runs(execution_id, "first"):
-        await asyncio.sleep(0.01)
-    suspend_all()
-    assert (await run).status is Status.RUNNING
+    graceful stop of its process would. (On a loop of its own: the sync facade's would
+    run the steps inline, blocking this watch.)"""
+    try:
+        run = asyncio.ensure_future(Naps.arun(execution_id=execution_id))
+        while not runs(execution_id, "first"):
+            await asyncio.sleep(0.01)
+        suspend_all()
+        assert (await run).status is Status.RUNNING
+    finally:
+        await storage.aclose()
 
 
 def test_the_worker_command_checkpoints_the_step_in_flight_on_sigterm(
-    shared: RedisStorage,
+    shared: Storage,
 ) -> None:
     execution_id = uuid.uuid4().hex
-    run_sync(_suspended_naps(execution_id))
+    asyncio.run(_suspended_naps(execution_id, shared))
     assert "first" in Naps.find(execution_id).results
 
-    worker = WorkerProcess(os.environ["REACTOR_REDIS_URL"])
-    try:
+    with WorkerProcess(os.environ["REACTOR_REDIS_URL"]) as worker:
         wait_until(lambda: runs(execution_id, "nap"), timeout=15, what="the recovery")
         worker.terminate(timeout=10)
-    finally:
-        worker.kill()
 
     # The step in flight finished and was stored; the run waits for another worker.
     record = stored(shared, execution_id)

@@ -131,7 +131,12 @@ class RedisStorage(Storage):
 
     def _connect(self) -> redis.asyncio.Redis:
         if isinstance(self._url, str):
-            return redis.asyncio.Redis.from_url(self._url, decode_responses=True)
+            # A blocking pool makes a burst of concurrent calls wait for a connection
+            # instead of failing past max_connections.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self._url, decode_responses=True, max_connections=64, timeout=30
+            )
+            return redis.asyncio.Redis.from_pool(pool)
         client = self._url()
         if not client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("the client factory must create clients with decode_responses=True")

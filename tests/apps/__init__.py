@@ -8,20 +8,13 @@ ran in every process.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 
-from reactor import RedisStorage
-from reactor._config import settings
-from reactor._sync import run_sync
-
 __all__ = [
-    "configured",
     "counters",
     "record",
     "record_undo",
@@ -31,25 +24,6 @@ __all__ = [
 ]
 
 TESTS = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def configured(url: str) -> Iterator[RedisStorage]:
-    """Keep executions in ``url`` under the default prefix, as ``$REACTOR_REDIS_URL`` makes
-    subprocesses do, for the duration; restore the settings afterwards."""
-    storage = RedisStorage.from_url(url)
-    saved, saved_url = settings.storage, os.environ.get("REACTOR_REDIS_URL")
-    os.environ["REACTOR_REDIS_URL"] = url
-    settings.storage = storage
-    try:
-        yield storage
-    finally:
-        settings.storage = saved
-        if saved_url is None:
-            del os.environ["REACTOR_REDIS_URL"]
-        else:
-            os.environ["REACTOR_REDIS_URL"] = saved_url
-        run_sync(storage.aclose())
 
 
 def subprocess_env(url: str) -> dict[str, str]:
@@ -85,4 +59,5 @@ def record_undo(execution_id: str, step: str) -> None:
 
 def undone(execution_id: str) -> list[str]:
     """The steps of the execution undone so far, in the order they were undone."""
-    return list(counters().lrange(f"undone:{execution_id}", 0, -1))
+    # Text already (decode_responses): str() only tells the type checker.
+    return [str(step) for step in counters().lrange(f"undone:{execution_id}", 0, -1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from reactor import Context, Reactor, step
@@ -53,3 +54,26 @@ class Naps(Reactor):
     def last(self, nap: str, context: Context) -> str:
         record(context.execution_id, "last")
         return nap + "!"
+
+
+class Gauged(Reactor):
+    """Async steps; ``second`` keeps a gauge of how many run at once in this process."""
+
+    running = 0
+    peak = 0
+
+    @step
+    async def first(self, context: Context) -> None:
+        record(context.execution_id, "first")
+        await asyncio.sleep(0.1)
+
+    @step
+    async def second(self, first: None, context: Context) -> None:
+        record(context.execution_id, "second")
+        cls = type(self)
+        cls.running += 1
+        cls.peak = max(cls.peak, cls.running)
+        try:
+            await asyncio.sleep(0.1)
+        finally:
+            cls.running -= 1

@@ -36,9 +36,7 @@ class Expiring(Reactor):
     def undo_c(self, context: Context) -> None:
         record_undo(context.execution_id, "c")
 
-    approval = interrupt(
-        schema=schemas.confirmation(), timeout=1, strategy="active", wait_for="c"
-    )
+    approval = interrupt(schema=schemas.confirmation(), timeout=1, strategy="active", wait_for="c")
 
     @step
     def finish(self, approval: dict[str, Any], context: Context) -> int:
