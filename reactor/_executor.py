@@ -667,6 +667,9 @@ class Run:
         self.log("reactor.step.failed", step=path, error=f"{type(exc).__name__}: {exc}")
 
     def stopping(self, scope: _Scope) -> bool:
+        if scope.parent is None and scope.failure is None and not self.lost and not self.suspended:
+            # The common case, checked twice per step: settled in four attribute reads.
+            return self.halt_reason is not None or self.cancel_reason is not None
         return (
             self.lost
             or self.suspended
@@ -843,7 +846,8 @@ class Run:
         while True:
             attempt += 1
             kwargs = self.bind(frame, call, path, attempt=attempt)
-            log("reactor.step.started", step=path, attempt=attempt)
+            if log.enabled:
+                log("reactor.step.started", step=path, attempt=attempt)
             try:
                 value = await self.invoke(call, frame, kwargs, decl.timeout)
             except Exception as exc:
@@ -878,7 +882,8 @@ class Run:
         except SerializationError as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        log("reactor.step.completed", step=path, attempt=attempt)
+        if log.enabled:
+            log("reactor.step.completed", step=path, attempt=attempt)
         return True
 
     @staticmethod
@@ -1412,9 +1417,11 @@ async def start(
         raise InputInvalid(
             str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
         ) from exc
-    if not storage.durable or execution_id is not None or idempotency_key is not None:
-        # Written up front so the id can be found (and cancelled) while running, and so
-        # a caller-chosen id is refused at once when taken.
+    if execution_id is not None or idempotency_key is not None:
+        # Written up front so a caller-chosen id is refused at once when taken, and so a
+        # second run with the same idempotency key finds this one. Other runs are first
+        # stored when they pause or end (or checkpoint); until then find and cancel reach
+        # them through this process's registry of live runs.
         try:
             await run.write()
         except WriteConflict as exc:
@@ -1423,6 +1430,12 @@ async def start(
             ) from exc
     run.log("reactor.execution.started")
     return await run.drive()
+
+
+def _live(cls: type[Reactor], execution_id: str) -> Run | None:
+    """The run of ``execution_id`` alive in this process, if it belongs to ``cls``."""
+    run = _live_runs.get(execution_id)
+    return run if run is not None and run.plan.name == _plan(cls).name else None
 
 
 async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
@@ -1516,6 +1529,9 @@ async def find(
             )
         execution_id = stored.id
     assert execution_id is not None
+    live = _live(cls, execution_id)
+    if live is not None and live.version == 0:
+        return live.snapshot()
     expired = await expire_overdue(cls, execution_id)
     if expired is not None:
         return expired
@@ -1706,6 +1722,12 @@ async def _cancel_with_undo(run: Run, reason: str) -> Execution:
 
 async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = None) -> Execution:
     """Cancel without compensation; a running execution stops before its next step."""
+    live = _live(cls, execution_id)
+    if live is not None and live.version == 0:
+        # Not stored yet: it will store itself cancelled before its next step.
+        live.cancel_reason = reason or "cancelled"
+        live.log("reactor.execution.cancelled", reason=live.cancel_reason)
+        return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.cancel_reason)
     for _ in range(_CAS_ATTEMPTS):
         stored = await _load(cls, execution_id)
         # Cancelling runs no step, so it works even after the class changed.

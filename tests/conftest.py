@@ -158,3 +158,11 @@ def reactor_backend(request: pytest.FixtureRequest) -> Iterator[Storage]:
     )
     with reactor_using(chosen) as storage:
         yield storage
+
+
+@pytest.fixture
+def shared(redis_reactor: Storage, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    """Reactors on the suite's redis under the default prefix, as subprocesses given
+    ``$REACTOR_REDIS_URL`` use it; the test apps' step counters live there too."""
+    monkeypatch.setenv("REACTOR_REDIS_URL", redis_url)
+    return redis_reactor

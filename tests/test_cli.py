@@ -28,14 +28,6 @@ def _restore_storage() -> Iterator[None]:
     settings.storage = saved
 
 
-@pytest.fixture
-def shared(redis_reactor: Storage, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Storage:
-    """Reactors on the suite's redis under the default prefix, as subprocesses given
-    ``$REACTOR_REDIS_URL`` use it; the apps' step counters there too."""
-    monkeypatch.setenv("REACTOR_REDIS_URL", redis_url)
-    return redis_reactor
-
-
 def reactor(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     """``python -m reactor ARGS`` with ``$REACTOR_REDIS_URL`` set and ``apps`` importable."""
     return subprocess.run(

@@ -36,14 +36,6 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def shared(redis_reactor: Storage, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Storage:
-    """Reactors on the suite's redis under the default prefix, as subprocesses given
-    ``$REACTOR_REDIS_URL`` use it; the apps' step counters there too."""
-    monkeypatch.setenv("REACTOR_REDIS_URL", redis_url)
-    return redis_reactor
-
-
-@pytest.fixture
 def worker_logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """The structlog events logged meanwhile (from any thread)."""
     was_configured = structlog.is_configured()
