@@ -85,14 +85,20 @@ async def acycle() -> None:
     assert done.completed, done
 
 
-def best_of(fn: Callable[[], Any], runs: int, rounds: int = 5) -> float:
-    best = float("inf")
+def interleaved(
+    candidates: dict[str, tuple[Callable[[], None], Callable[[], Any]]], runs: int, rounds: int
+) -> dict[str, float]:
+    """Best µs per call of each candidate, measuring them in turn within every round so
+    that a noisy machine slows all of them alike. Each candidate is (setup, call)."""
+    best = dict.fromkeys(candidates, float("inf"))
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(runs):
-            fn()
-        best = min(best, (time.perf_counter() - start) / runs)
-    return best * 1e6
+        for name, (setup, fn) in candidates.items():
+            setup()
+            start = time.perf_counter()
+            for _ in range(runs):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / runs * 1e6)
+    return best
 
 
 class RoundTrips:
@@ -133,32 +139,38 @@ def floor_cycle(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=300)
+    parser.add_argument("--cycles", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    configure(storage=MemoryStorage(retention=1.0))
-    cycle()
-    memory = best_of(cycle, args.cycles)
-
+    memory_storage = MemoryStorage(retention=1.0)
     with throwaway_redis() as url:
-        storage = RedisStorage.from_url(url, retention=1.0)
-        configure(storage=storage)
+        redis_storage = RedisStorage.from_url(url, retention=1.0)
+        configure(storage=redis_storage)
         cycle()  # loads the scripts
         with RoundTrips() as trips:
             cycle()
         per_cycle = trips.count
-        on_redis = best_of(cycle, args.cycles)
         ex = Approval.run()
         stored = asyncio.run(_body_size(url, ex.id))
         loop = asyncio.new_event_loop()
         client = redis.asyncio.Redis.from_url(url, decode_responses=True)
         floor_fn = floor_cycle(client, "x" * stored, per_cycle)
-        floor = best_of(lambda: loop.run_until_complete(floor_fn()), args.cycles)
+        best = interleaved(
+            {
+                "memory": (lambda: configure(storage=memory_storage), cycle),
+                "floor": (lambda: None, lambda: loop.run_until_complete(floor_fn())),
+                "redis": (lambda: configure(storage=redis_storage), cycle),
+            },
+            args.cycles,
+            args.rounds,
+        )
+        memory, floor, on_redis = best["memory"], best["floor"], best["redis"]
         loop.run_until_complete(client.aclose())
         loop.close()
 
     print("10-step reactor + 1 interrupt: run -> pause -> resume by correlation id -> complete")
-    print(f"best of 5 x {args.cycles} cycles; stored body {stored} bytes")
+    print(f"best of {args.rounds} interleaved rounds x {args.cycles} cycles; body {stored} bytes")
     print(f"{'':34}{'µs/cycle':>10}{'ratio':>10}")
     print(f"{'MemoryStorage':34}{memory:10.1f}{'':>10}   target < 300 µs")
     print(f"{'raw redis-py floor (' + str(per_cycle) + ' round trips)':34}{floor:10.1f}{1.0:10.2f}")

@@ -36,22 +36,24 @@ WRITE = """
 -- KEYS[4]   lease schedule (zset)
 -- KEYS[4+i] early-payload key of the i-th correlation id listed in the envelope
 --           (none when the new status is finished: it holds no correlation id)
--- ARGV[1]   execution id
--- ARGV[2]   expected version (0: the execution must not exist)
--- ARGV[3]   now: the new updated_at
--- ARGV[4]   created_at to use if the execution does not exist yet
--- ARGV[5]   "1" if the new status is finished, else "0"
--- ARGV[6]   retention in milliseconds (expiry of a finished execution)
--- ARGV[7]   deadline schedule score, "" to leave the deadline schedule
--- ARGV[8]   lease schedule score, "" to leave the lease schedule
--- ARGV[9]   execution key head  } execution key of id X = head .. X .. tail
--- ARGV[10]  execution key tail  }
--- ARGV[11]  status index head   } status index of status S = head .. S .. tail
--- ARGV[12]  status index tail   }
--- ARGV[13]  reactor status index head  } the same, restricted to the reactor
--- ARGV[14]  reactor status index tail  }
--- ARGV[15..] envelope field, value, field, value... (all but version, created_at,
---           updated_at, which this script sets)
+-- ARGV[1]   a JSON array of strings (one argument: packing dozens of arguments costs
+--           the client more than the server spends decoding one), in this order:
+--   [1]   execution id
+--   [2]   expected version (0: the execution must not exist)
+--   [3]   now: the new updated_at
+--   [4]   created_at to use if the execution does not exist yet
+--   [5]   "1" if the new status is finished, else "0"
+--   [6]   retention in milliseconds (expiry of a finished execution)
+--   [7]   deadline schedule score, "" to leave the deadline schedule
+--   [8]   lease schedule score, "" to leave the lease schedule
+--   [9]   execution key head  } execution key of id X = head .. X .. tail
+--   [10]  execution key tail  }
+--   [11]  status index head   } status index of status S = head .. S .. tail
+--   [12]  status index tail   }
+--   [13]  reactor status index head  } the same, restricted to the reactor
+--   [14]  reactor status index tail  }
+--   [15..] envelope field, value, field, value... (all but version, created_at,
+--          updated_at, which this script sets)
 --
 -- Replies: {'ok', created_at} | {'conflict', current hash as field/value list, empty
 -- if none} | {'taken', correlation id, holder id} | {'early', correlation id}.
@@ -59,20 +61,21 @@ local execution_key = KEYS[1]
 local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
 local leases_key = KEYS[4]
-local id = ARGV[1]
-local expected_version = tonumber(ARGV[2])
-local now = ARGV[3]
-local new_created_at = ARGV[4]
-local finished = ARGV[5] == '1'
-local retention_ms = ARGV[6]
-local deadline_score = ARGV[7]
-local lease_score = ARGV[8]
-local execution_head, execution_tail = ARGV[9], ARGV[10]
-local status_head, status_tail = ARGV[11], ARGV[12]
-local reactor_status_head, reactor_status_tail = ARGV[13], ARGV[14]
+local args = cjson.decode(ARGV[1])
+local id = args[1]
+local expected_version = tonumber(args[2])
+local now = args[3]
+local new_created_at = args[4]
+local finished = args[5] == '1'
+local retention_ms = args[6]
+local deadline_score = args[7]
+local lease_score = args[8]
+local execution_head, execution_tail = args[9], args[10]
+local status_head, status_tail = args[11], args[12]
+local reactor_status_head, reactor_status_tail = args[13], args[14]
 local fields = {}
-for i = 15, #ARGV, 2 do
-  fields[ARGV[i]] = ARGV[i + 1]
+for i = 15, #args, 2 do
+  fields[args[i]] = args[i + 1]
 end
 
 -- How many of the oldest entries of an index a finished write checks for expiry.
@@ -119,7 +122,7 @@ end
 local created_at = current[4] or new_created_at
 redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
-  'updated_at', now, unpack(ARGV, 15))
+  'updated_at', now, unpack(args, 15))
 
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,9 @@ class MemoryStorage(Storage):
         self._lock = threading.Lock()
         self._executions: dict[str, StoredExecution] = {}
         self._expires: dict[str, float] = {}
+        # (expiry, id) of finished executions, soonest first: writes purge what is due, so
+        # a long-lived process does not keep every finished execution it ever ran.
+        self._expiry_queue: list[tuple[float, str]] = []
         self._correlations: dict[tuple[str, str], str] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, float]] = {}
         self._early: dict[tuple[str, str], tuple[str, float]] = {}
@@ -93,9 +97,17 @@ class MemoryStorage(Storage):
             self._executions[record.id] = stored
             if record.status.finished:
                 self._expires[record.id] = now + self.retention
+                heapq.heappush(self._expiry_queue, (now + self.retention, record.id))
             else:
                 self._expires.pop(record.id, None)
+            self._purge(now)
             return stored
+
+    def _purge(self, now: float) -> None:
+        queue = self._expiry_queue
+        while queue and queue[0][0] <= now:
+            _, execution_id = heapq.heappop(queue)
+            self._get(execution_id)  # drops it if its current expiry is due
 
     def _live_early(self, reactor: str, correlation_id: str) -> bool:
         entry = self._early.get((reactor, correlation_id))

@@ -189,13 +189,13 @@ class RedisStorage(Storage):
             if record.status is Status.RUNNING and record.lease_expires is not None
             else ""
         )
-        args: list[str | int] = [
+        args: list[str] = [
             record.id,
-            expected_version,
+            str(expected_version),
             repr(now),
             _score(record.created_at or now),
-            int(finished),
-            _milliseconds(self.retention),
+            "1" if finished else "0",
+            str(_milliseconds(self.retention)),
             deadline_score,
             lease_score,
             *self.keys.execution_affixes(),
@@ -205,7 +205,7 @@ class RedisStorage(Storage):
         ]
         client = self._client()
         with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
-            reply = await client.write(keys=keys, args=args)
+            reply = await client.write(keys=keys, args=[json.dumps(args, ensure_ascii=False)])
         match reply:
             case ["ok", str(created_at)]:
                 return record.evolve(

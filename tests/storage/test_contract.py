@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from reactor._status import Status
-from reactor.storage import RedisStorage, Storage, StoredExecution
+from reactor.storage import MemoryStorage, RedisStorage, Storage, StoredExecution
 from reactor.storage._base import (
     DEFAULT_RETENTION,
     CorrelationTaken,
@@ -545,3 +545,19 @@ async def test_an_execution_live_again_does_not_expire(
     else:
         assert isinstance(storage, RedisStorage)
         assert raw.pttl(storage.keys.execution("e1")) == -1
+
+
+async def test_memory_storage_forgets_expired_executions_without_reading_them() -> None:
+    clock = [1000.0]
+    storage = MemoryStorage(retention=10, clock=lambda: clock[0])
+    for i in range(100):
+        record = StoredExecution(
+            id=f"e{i}", reactor="r", status=Status.COMPLETED, version=0, body="{}"
+        )
+        await storage.write(record, expected_version=0)
+    clock[0] += 11
+    await storage.write(
+        StoredExecution(id="live", reactor="r", status=Status.PAUSED, version=0, body="{}"),
+        expected_version=0,
+    )
+    assert set(storage._executions) == {"live"}
