@@ -170,7 +170,7 @@ class Execution:
 
     async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Async twin of :meth:`resume`."""
-        from ._executor import resume
+        from ._actions import resume
 
         return await resume(self.reactor, self.id, payload, step=step, strict=False)
 

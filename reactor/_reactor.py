@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
-from . import _executor
+from . import _actions
 from ._dsl import Input, StepDecl
 from ._execution import Execution, PendingInterrupt
 from ._graph import Plan, compile_plan
@@ -187,7 +187,7 @@ class Reactor(metaclass=ReactorMeta):
         **inputs: Any,
     ) -> Execution:
         """Async twin of :meth:`run`."""
-        return await _executor.start(
+        return await _actions.start(
             cls,
             inputs,
             execution_id=execution_id,
@@ -220,7 +220,7 @@ class Reactor(metaclass=ReactorMeta):
         cls, execution_id: str, payload: Any, *, step: str | None = None
     ) -> Execution:
         """Async twin of :meth:`resume`."""
-        return await _executor.resume(cls, execution_id, payload, step=step, strict=True)
+        return await _actions.resume(cls, execution_id, payload, step=step, strict=True)
 
     @classmethod
     def resume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
@@ -235,9 +235,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
-        return await _executor.resume(
-            cls, None, payload, correlation_id=correlation_id, strict=True
-        )
+        return await _actions.resume(cls, None, payload, correlation_id=correlation_id, strict=True)
 
     # ------------------------------------------------------------ inspection
 
@@ -253,7 +251,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def afind(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`find`."""
-        return await _executor.find(cls, execution_id)
+        return await _actions.find(cls, execution_id)
 
     @classmethod
     def find_by_correlation_id(cls, correlation_id: str) -> Execution:
@@ -267,7 +265,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
         """Async twin of :meth:`find_by_correlation_id`."""
-        return await _executor.find(cls, correlation_id=correlation_id)
+        return await _actions.find(cls, correlation_id=correlation_id)
 
     # ---------------------------------------------------------------- ending
 
@@ -285,7 +283,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def acancel(cls, execution_id: str, reason: str | None = None) -> Execution:
         """Async twin of :meth:`cancel`."""
-        return await _executor.cancel(cls, execution_id, reason)
+        return await _actions.cancel(cls, execution_id, reason)
 
     @classmethod
     def undo(cls, execution_id: str) -> Execution:
@@ -300,7 +298,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aundo(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`undo`."""
-        return await _executor.undo(cls, execution_id)
+        return await _actions.undo(cls, execution_id)
 
     # ----------------------------------------------------------------- graph
 

@@ -2,8 +2,8 @@
 
 A :class:`Worker` polls its storage's two schedules -- deadlines of paused executions
 (``Storage.due``) and leases of running ones (``Storage.expired_leases``) -- and acts on
-what it finds through :func:`reactor._executor.expire_overdue` and
-:func:`reactor._executor.recover`. Both are exactly-once across every caller (a
+what it finds through :func:`reactor._actions.expire_overdue` and
+:func:`reactor._actions.recover`. Both are exactly-once across every caller (a
 compare-and-set claim), so any number of workers, in any number of processes, may poll
 the same storage: a worker that loses a race simply finds nothing to do.
 
@@ -27,9 +27,10 @@ from collections.abc import Set as AbstractSet
 
 import structlog
 
+from ._actions import expire_overdue, recover
 from ._config import settings, storage_for
 from ._execution import Execution
-from ._executor import expire_overdue, recover, suspend_all
+from ._executor import suspend_all
 from ._reactor import Reactor, resolve
 from ._status import Status
 from .errors import ExecutionNotFound, ReactorError

@@ -1,0 +1,449 @@
+"""The entry points: start, resume, find, cancel and undo executions, fire timeouts and
+recover crashed runs.
+
+Each acts on a stored execution the same way: load it, decide, and write against the
+version read; on a conflict it reloads and decides again. The running itself is
+:class:`reactor._executor.Run`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._codec import default_codec
+from ._config import settings, storage_for
+from ._dsl import NOTHING
+from ._execution import Execution, PendingInterrupt
+from ._executor import (
+    _CAS_ATTEMPTS,
+    Run,
+    _plan,
+    _schema_errors,
+    _split,
+    live_run,
+    validate_inputs,
+)
+from ._status import Status
+from .errors import (
+    AlreadyResumed,
+    AmbiguousStep,
+    ExecutionNotFound,
+    InputInvalid,
+    InterruptTimeout,
+    NotPaused,
+    NotPending,
+    PayloadInvalid,
+    SerializationError,
+    StorageError,
+)
+from .storage._base import StoredExecution, WriteConflict
+
+if TYPE_CHECKING:
+    from ._reactor import Reactor
+
+__all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "undo"]
+
+_codec = default_codec
+
+
+async def start(
+    cls: type[Reactor],
+    inputs: Mapping[str, Any],
+    *,
+    execution_id: str | None = None,
+    idempotency_key: str | None = None,
+    interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
+    max_concurrency: int | None = None,
+) -> Execution:
+    """Validate ``inputs`` and run a new execution until it completes, fails or pauses."""
+    plan = _plan(cls)
+    values = validate_inputs(plan, inputs, execution_id=execution_id)
+    storage = storage_for(cls)
+    new_id = execution_id or uuid.uuid4().hex
+    if idempotency_key is not None:
+        holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
+        if holder != new_id:
+            stored = await storage.load(holder)
+            if stored is not None:
+                return Run.from_stored(cls, stored).snapshot()
+    run = Run(
+        cls,
+        new_id,
+        storage,
+        values,
+        max_concurrency=max_concurrency,
+        interrupt_handler=interrupt_handler,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
+        _codec.check_size(json.dumps(run.inputs_tree), what="the inputs")
+    except SerializationError as exc:
+        raise InputInvalid(
+            str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
+        ) from exc
+    if execution_id is not None or idempotency_key is not None:
+        # Written up front so a caller-chosen id is refused at once when taken, and so a
+        # second run with the same idempotency key finds this one. Other runs are first
+        # stored when they pause or end (or checkpoint); until then find and cancel reach
+        # them through this process's registry of live runs.
+        try:
+            await run.write()
+        except WriteConflict as exc:
+            raise StorageError(
+                "an execution with this id exists already", reactor=plan.name, execution_id=new_id
+            ) from exc
+    run.log("reactor.execution.started")
+    return await run.drive()
+
+
+async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
+    plan = _plan(cls)
+    stored = await storage_for(cls).load(execution_id)
+    if stored is None:
+        raise ExecutionNotFound("no such execution", reactor=plan.name, execution_id=execution_id)
+    if stored.reactor != plan.name:
+        raise ExecutionNotFound(
+            f"the execution belongs to reactor {stored.reactor!r}",
+            reactor=plan.name,
+            execution_id=execution_id,
+        )
+    return stored
+
+
+def _not_paused(run: Run, step: str | None = None) -> NotPaused:
+    why = f" ({run.reason})" if run.reason else ""
+    return NotPaused(
+        f"the execution is {run.status.value}{why}",
+        status=run.status.value,
+        reason=run.reason,
+        reactor=run.plan.name,
+        execution_id=run.id,
+        step=step,
+    )
+
+
+async def _expire(run: Run, path: str) -> Execution:
+    """Fire the timeout of the pending interrupt at ``path`` on a claimed run."""
+    node = run.node_at(path)
+    run.log("reactor.interrupt.timed_out", step=path)
+    if node.decl.on_timeout is not NOTHING:
+        run.resolve(path, node.decl.on_timeout)
+    else:
+        del run.pending[path]
+        prefix, _ = _split(path)
+        exc = InterruptTimeout(
+            "the interrupt was not resumed before its deadline",
+            reactor=run.plan.name,
+            execution_id=run.id,
+            step=path,
+        )
+        run.fail(run.frame_at(prefix), node, path, exc, compensate=False)
+    return await run.drive()
+
+
+def _overdue(run: Run, *, strategies: Iterable[str] = ("lazy", "active")) -> str | None:
+    now = settings.clock()
+    for path, pending in run.pending.items():
+        if (
+            pending.deadline is not None
+            and pending.deadline <= now
+            and pending.strategy in strategies
+        ):
+            return path
+    return None
+
+
+async def expire_overdue(
+    cls: type[Reactor], execution_id: str, *, strategies: Iterable[str] = ("lazy", "active")
+) -> Execution | None:
+    """Fire the first overdue interrupt timeout of a paused execution, once across all
+    callers; ``None`` if there was nothing to fire (or someone else fired it)."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        if stored.status is not Status.PAUSED:
+            return None
+        run = Run.from_stored(cls, stored)
+        path = _overdue(run, strategies=strategies)
+        if path is None:
+            return None
+        try:
+            await run.claim()
+        except WriteConflict:
+            continue
+        return await _expire(run, path)
+    return None
+
+
+async def find(
+    cls: type[Reactor], execution_id: str | None = None, *, correlation_id: str | None = None
+) -> Execution:
+    """Load an execution, firing an overdue interrupt timeout first."""
+    plan = _plan(cls)
+    if correlation_id is not None:
+        stored = await storage_for(cls).load_by_correlation(plan.name, correlation_id)
+        if stored is None:
+            raise ExecutionNotFound(
+                f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
+            )
+        execution_id = stored.id
+    assert execution_id is not None
+    live = live_run(cls, execution_id)
+    if live is not None and live.version == 0:
+        return live.snapshot()
+    expired = await expire_overdue(cls, execution_id)
+    if expired is not None:
+        return expired
+    return Run.from_stored(cls, await _load(cls, execution_id)).snapshot()
+
+
+def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
+    if correlation_id is not None and step is None:
+        for path, pending in run.pending.items():
+            if pending.correlation_id == correlation_id:
+                return path
+        raise AlreadyResumed(
+            f"no pending interrupt holds correlation id {correlation_id!r} any more",
+            reactor=run.plan.name,
+            execution_id=run.id,
+        )
+    if step is not None:
+        if step in run.pending:
+            return step
+        raise NotPending(
+            f"{step!r} is not a pending interrupt; pending: {sorted(run.pending) or 'none'}",
+            pending=sorted(run.pending),
+            reactor=run.plan.name,
+            execution_id=run.id,
+            step=step,
+        )
+    if len(run.pending) == 1:
+        return next(iter(run.pending))
+    if not run.pending:
+        raise _not_paused(run)
+    raise AmbiguousStep(
+        f"several interrupts are pending, pass step= one of {sorted(run.pending)}",
+        pending=sorted(run.pending),
+        reactor=run.plan.name,
+        execution_id=run.id,
+    )
+
+
+async def resume(
+    cls: type[Reactor],
+    execution_id: str | None,
+    payload: Any,
+    *,
+    step: str | None = None,
+    correlation_id: str | None = None,
+    strict: bool,
+) -> Execution:
+    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
+    plan = _plan(cls)
+    storage = storage_for(cls)
+    path: str | None = step
+    for _ in range(_CAS_ATTEMPTS):
+        if execution_id is None:
+            assert correlation_id is not None
+            stored = await storage.load_by_correlation(plan.name, correlation_id)
+            if stored is None:
+                return await _store_early(cls, correlation_id, payload)
+            # Retries after a lost race reload by id: the winner may have finished the
+            # execution and released the correlation id meanwhile.
+            execution_id = stored.id
+        else:
+            stored = await _load(cls, execution_id)
+        run = Run.from_stored(cls, stored)
+        if path is not None and path in run.resolved:
+            raise AlreadyResumed(
+                "the interrupt was already resumed",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
+        if stored.status.finished:
+            raise _not_paused(run, path)
+        path = _pick(run, path, correlation_id)
+        pending = run.pending[path]
+        node = run.node_at(path)
+        if (
+            pending.deadline is not None
+            and pending.deadline <= settings.clock()
+            and stored.status is Status.PAUSED
+        ):
+            try:
+                await run.claim()
+            except WriteConflict:
+                continue
+            expired = await _expire(run, path)
+            if not strict:
+                return expired
+            if node.decl.on_timeout is not NOTHING:
+                raise AlreadyResumed(
+                    "the deadline passed; the interrupt was resumed with its on_timeout payload",
+                    reactor=plan.name,
+                    execution_id=run.id,
+                    step=path,
+                )
+            raise InterruptTimeout(
+                "the deadline passed before this resume; the execution failed",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
+        errors = _schema_errors(node, payload)
+        if errors:
+            if not strict:
+                return run.snapshot(validation_errors=errors)
+            left = pending.attempts_left
+            if left is not None:
+                left = pending.attempts_left = left - 1
+                try:
+                    if left > 0:
+                        await run.write()
+                    else:
+                        await _cancel_with_undo(run, "max_attempts")
+                except WriteConflict:
+                    continue
+            raise PayloadInvalid(
+                "the payload fails the interrupt's schema: "
+                f"{errors[0]['path']}: {errors[0]['message']}",
+                errors=errors,
+                attempts_left=left,
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
+        text = _codec.dumps(payload, reactor=plan.name, execution_id=run.id, step=path)
+        _codec.check_size(text, what=f"the payload of {path!r}")
+        run.resolve(path, payload)
+        try:
+            if stored.status is Status.PAUSED:
+                await run.claim()
+            else:
+                # Another process runs the execution: hand it the payload; its next write
+                # merges it in.
+                await run.write()
+        except WriteConflict:
+            continue
+        run.log("reactor.interrupt.resumed", step=path)
+        if stored.status is Status.PAUSED:
+            return await run.drive()
+        return run.snapshot()
+    raise StorageError("too many concurrent writers", reactor=plan.name, execution_id=execution_id)
+
+
+async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) -> Execution:
+    plan = _plan(cls)
+    accepting = [n for n in plan.nodes.values() if n.kind == "interrupt" and n.decl.accept_early]
+    if not accepting:
+        raise ExecutionNotFound(
+            f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
+        )
+    errors = [_schema_errors(n, payload) for n in accepting]
+    if all(errors):
+        raise PayloadInvalid(
+            "the early payload fails the schema of every interrupt that accepts early payloads",
+            errors=errors[0],
+            attempts_left=None,
+            reactor=plan.name,
+        )
+    text = _codec.dumps(payload, reactor=plan.name)
+    _codec.check_size(text, what="the early payload")
+    storage = storage_for(cls)
+    try:
+        holder = await storage.put_early(
+            plan.name, correlation_id, text, ttl=settings.early_payload_ttl
+        )
+    except WriteConflict as exc:
+        raise AlreadyResumed(
+            f"an early payload for correlation id {correlation_id!r} is already waiting",
+            reactor=plan.name,
+        ) from exc
+    if holder is not None:
+        # An execution reached the interrupt meanwhile: resume it normally.
+        return await resume(cls, None, payload, correlation_id=correlation_id, strict=True)
+    run = Run(cls, f"early:{correlation_id}", storage, {})
+    run.log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
+    return Execution(id="", reactor=cls, status=Status.PAUSED, reason="early payload stored")
+
+
+async def _cancel_with_undo(run: Run, reason: str) -> Execution:
+    """Claim the run, undo its completed steps newest first, end it CANCELLED."""
+    await run.claim()
+    run.pending.clear()
+    problems = await run.rollback(None)
+    if problems is not None:
+        run.error = problems
+    await run.finish(Status.CANCELLED, reason)
+    return run.snapshot()
+
+
+async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = None) -> Execution:
+    """Cancel without compensation; a running execution stops before its next step."""
+    live = live_run(cls, execution_id)
+    if live is not None and live.version == 0:
+        # Not stored yet: it will store itself cancelled before its next step.
+        live.cancel_reason = reason or "cancelled"
+        live.log("reactor.execution.cancelled", reason=live.cancel_reason)
+        return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.cancel_reason)
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        # Cancelling runs no step, so it works even after the class changed.
+        run = Run.from_stored(cls, stored, check=False)
+        if stored.status.finished:
+            raise _not_paused(run)
+        run.status, run.reason = Status.CANCELLED, reason or "cancelled"
+        if stored.status is Status.PAUSED:
+            run.pending.clear()
+        try:
+            await run.write()
+        except WriteConflict:
+            continue
+        live = live_run(cls, execution_id)
+        if live is not None:
+            live.cancel_reason = run.reason
+        run.log("reactor.execution.cancelled", reason=run.reason)
+        run.pending.clear()
+        return run.snapshot()
+    raise StorageError(
+        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
+    )
+
+
+async def undo(cls: type[Reactor], execution_id: str) -> Execution:
+    """Undo the completed steps newest first, then mark the execution CANCELLED."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(cls, execution_id)
+        run = Run.from_stored(cls, stored)
+        if stored.status in (Status.RUNNING, Status.CANCELLED):
+            raise _not_paused(run)
+        try:
+            return await _cancel_with_undo(run, "undo")
+        except WriteConflict:
+            continue
+    raise StorageError(
+        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
+    )
+
+
+async def recover(cls: type[Reactor], execution_id: str) -> Execution | None:
+    """Continue a running execution whose lease expired (its process died), once across
+    all callers; ``None`` if it needed no recovery."""
+    stored = await _load(cls, execution_id)
+    if stored.status is not Status.RUNNING or (
+        stored.lease_expires is not None and stored.lease_expires > settings.clock()
+    ):
+        return None
+    run = Run.from_stored(cls, stored)
+    try:
+        await run.claim()
+    except WriteConflict:
+        return None
+    run.log("reactor.execution.recovered")
+    return await run.drive()
