@@ -306,8 +306,10 @@ async def resume(
                 try:
                     if left > 0:
                         await run.write()
-                    else:
+                    elif stored.status is Status.PAUSED:
                         await _cancel_with_undo(run, "max_attempts")
+                    else:
+                        await _request_undo(run, "max_attempts")
                 except WriteConflict:
                     continue
             raise PayloadInvalid(
@@ -371,6 +373,20 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
     run = Run(cls, f"early:{correlation_id}", storage, {})
     run.log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
     return Execution(id="", reactor=cls, status=Status.PAUSED, reason="early payload stored")
+
+
+async def _request_undo(run: Run, reason: str) -> None:
+    """Ask the process running ``run`` to stop, undo its completed steps and end
+    CANCELLED (one CAS write; a worker that recovers the run honours it too).
+
+    Raises:
+        WriteConflict: someone else changed it first.
+    """
+    run.cancel_reason, run.cancel_undo = reason, True
+    await run.write()
+    live = live_run(run.cls, run.id)
+    if live is not None:
+        live.cancel_reason, live.cancel_undo = reason, True
 
 
 async def _cancel_with_undo(run: Run, reason: str) -> Execution:

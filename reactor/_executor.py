@@ -391,6 +391,9 @@ class Run:
         self.owner = uuid.uuid4().hex
         self.halt_reason: str | None = None
         self.cancel_reason: str | None = None
+        # Set with cancel_reason when the cancel must undo the completed steps (exhausted
+        # attempts while another process ran the execution): that owner does the undo.
+        self.cancel_undo = False
         self.suspended = False
         self.lost = False
         self.dirty = True
@@ -416,6 +419,7 @@ class Run:
                 "element_failures": self.element_failures,
                 "error": _failure_json(self.error),
                 "halt_reason": self.halt_reason,
+                "undo_request": self.cancel_reason if self.cancel_undo else None,
                 "owner": self.owner,
                 "idempotency_key": self.idempotency_key,
                 "version": getattr(self.cls, "version", None),
@@ -516,6 +520,8 @@ class Run:
         run.owner = body["owner"]
         run.error = _failure_from_json(body["error"])
         run.halt_reason = body.get("halt_reason")
+        if body.get("undo_request") and not stored.status.finished:
+            run.cancel_reason, run.cancel_undo = body["undo_request"], True
         run.frame_trees = body["frames"]
         run.element_failures = body["element_failures"]
         if check:
@@ -609,6 +615,8 @@ class Run:
             return False
         if current.status.finished and self.status is not current.status:
             self.cancel_reason = current.reason or current.status.value
+        if body.get("undo_request") and not self.cancel_undo:
+            self.cancel_reason, self.cancel_undo = body["undo_request"], True
         arrived = False
         for path in body["resolved"]:
             if path not in self.resolved and path in body["results"]:
@@ -1139,6 +1147,9 @@ class Run:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
         (payloads arrived while storing)."""
         if self.cancel_reason is not None:
+            if self.cancel_undo:
+                self.pending.clear()
+                self.error = await self.rollback(None)
             await self.finish(Status.CANCELLED, self.cancel_reason)
         elif self.halt_reason is not None:
             self.pending.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -268,8 +269,11 @@ def test_correlation_conflict_fails_the_second_execution_and_rolls_back() -> Non
 
 
 def in_thread(fn: Any, *args: Any) -> Any:
-    """Call ``fn`` then close the storage clients of this thread's loop."""
+    """Call ``fn`` then close the storage clients of this thread's loop (the last of
+    ``args`` is passed as ``step=`` when ``fn`` is a strict resume with three)."""
     try:
+        if len(args) == 3:
+            return fn(args[0], args[1], step=args[2])
         return fn(*args)
     finally:
         assert settings.storage is not None
@@ -450,3 +454,52 @@ def test_oversized_payload_is_refused_before_any_change() -> None:
     with pytest.raises(SerializationError, match=r"too large|exceeds|bytes"):
         Webhook.resume(ex.id, {"ok": "x" * (settings.max_payload_bytes + 1)})
     assert Webhook.find(ex.id).paused
+
+
+SLOW_STARTED = threading.Event()
+SLOW_PROCEED = threading.Event()
+
+
+class Branches(Reactor):
+    @step
+    def a(self) -> int:
+        return 1
+
+    @a.undo
+    def undo_a(self) -> None:
+        CALLS.append("undo a")
+
+    left = interrupt(wait_for="a")
+    right = interrupt(wait_for="a", schema={"type": "object"})
+
+    @step
+    def slow(self, left: Any) -> str:
+        SLOW_STARTED.set()
+        assert SLOW_PROCEED.wait(10)
+        return "done"
+
+    @slow.undo
+    def undo_slow(self) -> None:
+        CALLS.append("undo slow")
+
+    @step
+    def join(self, slow: str, right: Any) -> str:
+        CALLS.append("join")
+        return slow
+
+
+def test_attempts_exhausted_while_another_resumer_runs_undoes_everything() -> None:
+    SLOW_STARTED.clear()
+    SLOW_PROCEED.clear()
+    ex = Branches.run()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(in_thread, Branches.resume, ex.id, "go", "left")
+        assert SLOW_STARTED.wait(10)
+        with pytest.raises(PayloadInvalid) as info:
+            Branches.resume(ex.id, ["not an object"], step="right")
+        assert info.value.attempts_left == 0
+        SLOW_PROCEED.set()
+        running.result(timeout=10)
+    final = Branches.find(ex.id)
+    assert final.status is Status.CANCELLED and final.reason == "max_attempts"
+    assert CALLS == ["undo slow", "undo a"]
