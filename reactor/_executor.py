@@ -1330,11 +1330,21 @@ class Run:
         await self.write()
 
 
-def suspend_all() -> int:
-    """Ask every run alive in this process to stop after the steps in flight and
-    checkpoint with an expired lease, so another worker continues it (graceful
-    shutdown). Returns how many runs were asked."""
-    runs = list(_live_runs.values())
+def suspend_all(execution_ids: Iterable[str] | None = None) -> int:
+    """Ask runs alive in this process to stop after the steps in flight and checkpoint
+    with an expired lease, so another worker continues them (graceful shutdown).
+
+    Args:
+        execution_ids: Only these runs (a worker's own); ``None``: every live run.
+
+    Returns:
+        How many runs were asked.
+    """
+    runs = (
+        list(_live_runs.values())
+        if execution_ids is None
+        else [run for i in execution_ids if (run := _live_runs.get(i)) is not None]
+    )
     for run in runs:
         run.suspended = True
     return len(runs)

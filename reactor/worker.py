@@ -140,7 +140,7 @@ class Worker:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll and act until ``stop`` is set (forever if not given), then stop cleanly.
 
-        On stop it takes no more work, asks the runs alive in this process to stop after
+        On stop it takes no more work, asks the runs of its own actions to stop after
         their steps in flight (:func:`reactor._executor.suspend_all`: they checkpoint with
         an expired lease, so another worker continues them at once), waits for its
         actions to end, and returns. A storage error while polling is logged and the
@@ -177,7 +177,8 @@ class Worker:
                     await asyncio.wait([stopping], timeout=self.poll_interval)
         finally:
             stopping.cancel()
-            suspended = suspend_all()
+            # Only this worker's runs: another worker may share the process.
+            suspended = suspend_all(self._in_hand)
             in_hand = list(self._in_hand.values())
             _log.info("reactor.worker.stopping", in_hand=len(in_hand), suspended=suspended)
             await asyncio.gather(*in_hand, return_exceptions=True)
