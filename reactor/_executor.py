@@ -169,6 +169,24 @@ class _Tasks(Generic[K]):
             task.cancel()
 
 
+class _Heartbeat:
+    """Starts :meth:`Run.heartbeats` once a pass over the graph has lasted
+    ``checkpoint_after``; most passes end sooner and cost only a timer handle."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(settings.checkpoint_after, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._run.heartbeats())
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 class _ArgumentError(Exception):
     """An argument could not be resolved: not retried, not compensated."""
 
@@ -1124,22 +1142,17 @@ class Run:
         # The sync facade owns its loop: sync steps may run inline when the run is alone on
         # it (on a user's loop they would block everything else).
         self.inline_sync = owns_running_loop()
-        heartbeat = asyncio.ensure_future(self._heartbeat()) if self.storage.durable else None
         try:
             while True:
-                complete, _ = await self.run_frame(self.root)
-                if self.lost:
+                heartbeat = _Heartbeat(self) if self.storage.durable else None
+                try:
+                    complete, _ = await self.run_frame(self.root)
+                finally:
+                    if heartbeat is not None:
+                        heartbeat.stop()
+                if self.lost or await self._settle(complete):
                     break
-                if heartbeat is not None:
-                    heartbeat.cancel()
-                    heartbeat = None
-                if await self._settle(complete):
-                    break
-                if self.storage.durable:
-                    heartbeat = asyncio.ensure_future(self._heartbeat())
         finally:
-            if heartbeat is not None:
-                heartbeat.cancel()
             _live_runs.pop(self.id, None)
         return await self.snapshot_or_stored()
 
@@ -1249,10 +1262,8 @@ class Run:
             return True
         return False
 
-    async def _heartbeat(self) -> None:
-        """Checkpoint once a step has run a while, then keep the lease alive and notice
-        cancellation by other processes."""
-        await asyncio.sleep(settings.checkpoint_after)
+    async def heartbeats(self) -> None:
+        """Checkpoint, then keep the lease alive and notice other writers, until cancelled."""
         interval = min(settings.lease_seconds / 3, 1.0)
         while not self.lost:
             if time.monotonic() >= self.next_beat:
