@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import attrs
 import jsonschema
 
-from ._dsl import NOTHING, Input, Source, StepDecl
+from ._dsl import NOTHING, Halt, Input, Skip, Source, StepDecl
 from .errors import DefinitionError
 
 __all__ = ["RESERVED_INPUT_NAMES", "Binding", "Call", "Node", "Plan", "compile_plan"]
@@ -125,11 +126,36 @@ def _fail(reactor: str, message: str, step: str | None = None) -> DefinitionErro
 
 def _structured_hint(annotation: Any) -> Any:
     """The annotation if injected values should be converted to it, else ``None``."""
-    if annotation in (inspect.Parameter.empty, Any, None, type(None)):
+    if annotation in (inspect.Parameter.empty, Any, None, type(None)) or _is_union(annotation):
+        # A union (``X | None`` too) names no single type to convert to; values restored
+        # from storage already carry their type in the codec's tags.
         return None
     if isinstance(annotation, type) and annotation in (str, int, float, bool, dict, list):
         return None
     return annotation
+
+
+def _result_hint(annotation: Any) -> Any:
+    """The type a stored result is restored to, from a step's return annotation.
+
+    ``Halt`` is never stored and ``Skip[T]`` stores a ``T``, so both leave the union; a
+    union of several types is left to the codec's tags, which record each value's type.
+    """
+    members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    kept = []
+    for member in members:
+        origin = typing.get_origin(member) or member
+        if origin is Halt:
+            continue
+        if origin is Skip:
+            args = typing.get_args(member)
+            member = args[0] if args else Any
+        kept.append(member)
+    return _structured_hint(kept[0]) if len(kept) == 1 else None
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -248,7 +274,7 @@ class _Compiler:
             inspect.iscoroutinefunction(fn),
             tuple(bindings),
             method,
-            _structured_hint(hints.get("return", inspect.Parameter.empty)),
+            _result_hint(hints.get("return", inspect.Parameter.empty)),
         )
 
 

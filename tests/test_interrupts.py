@@ -7,6 +7,7 @@ import concurrent.futures
 import dataclasses
 import datetime as dt
 import threading
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from reactor import (
     AmbiguousStep,
     CorrelationConflict,
     ExecutionNotFound,
+    Halt,
     Input,
     InterruptTimeout,
     NotPaused,
@@ -23,6 +25,7 @@ from reactor import (
     PayloadInvalid,
     Reactor,
     SerializationError,
+    Skip,
     Status,
     interrupt,
     schemas,
@@ -503,3 +506,30 @@ def test_attempts_exhausted_while_another_resumer_runs_undoes_everything() -> No
     final = Branches.find(ex.id)
     assert final.status is Status.CANCELLED and final.reason == "max_attempts"
     assert CALLS == ["undo slow", "undo a"]
+
+
+class Annotated(Reactor):
+    @step
+    def maybe(self) -> int | Skip[int] | Halt:
+        return Skip(5)
+
+    @step
+    def when(self) -> dt.datetime | None:
+        return dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
+
+    @step
+    def price(self) -> Decimal:
+        return Decimal("1.10")
+
+    wait = interrupt(wait_for=("maybe", "when", "price"))
+
+    @step
+    def after(self, wait: Any, maybe: int, when: dt.datetime | None, price: Decimal) -> str:
+        assert when is not None
+        return f"{maybe} {when.isoformat()} {price!r}"
+
+
+def test_results_keep_their_types_across_a_pause_whatever_the_annotation() -> None:
+    ex = Annotated.run()
+    done = Annotated.resume(ex.id, "go")
+    assert done.result == "5 2026-01-02T03:04:00+00:00 Decimal('1.10')"
