@@ -20,11 +20,11 @@ import functools
 import inspect
 import json
 import operator
+import os
 import random
 import threading
 import time
 import traceback
-import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -185,6 +185,11 @@ class _Heartbeat:
         self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
+
+
+def _token() -> str:
+    """A random owner token (as unguessable as a uuid4, without building a UUID)."""
+    return os.urandom(16).hex()
 
 
 class _ArgumentError(Exception):
@@ -406,7 +411,7 @@ class Run:
         self.version = 0
         self.created_at = settings.clock()
         self.updated_at = self.created_at
-        self.owner = uuid.uuid4().hex
+        self.owner = _token()
         self.halt_reason: str | None = None
         self.cancel_reason: str | None = None
         # Set with cancel_reason when the cancel must undo the completed steps (exhausted
@@ -788,10 +793,14 @@ class Run:
         results = self.results
         waiting: dict[str, int] = {}
         ready: deque[str] = deque()
+        done = {n for n in nodes if prefix + n in results} if prefix else results.keys() & nodes
         for name, node in nodes.items():
-            if prefix + name in results:
+            if name in done:
                 continue
-            count = sum(1 for d in node.deps if prefix + d not in results)
+            count = 0
+            for dep in node.deps:
+                if dep not in done:
+                    count += 1
             waiting[name] = count
             if count == 0:
                 ready.append(name)
@@ -1336,7 +1345,7 @@ class Run:
         Raises:
             WriteConflict: someone else changed it first.
         """
-        self.owner = uuid.uuid4().hex
+        self.owner = _token()
         self.status = Status.RUNNING
         await self.write()
 
