@@ -18,6 +18,7 @@ storage needs a standalone Redis, not Redis Cluster.
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 
 import attrs
@@ -63,6 +64,7 @@ EARLY = "{prefix}:early:{reactor}:{correlation_id}"
 _HOLE = "\0"
 
 
+@functools.lru_cache(maxsize=1024)
 def _segment(reactor: str) -> str:
     return urllib.parse.quote(reactor, safe="")
 
@@ -81,6 +83,7 @@ class Keys:
         """Key of the hash holding execution ``execution_id``."""
         return EXECUTION.format(prefix=self.prefix, execution_id=execution_id)
 
+    @functools.cache  # noqa: B019 -- Keys is a small frozen value; a few live instances
     def execution_affixes(self) -> tuple[str, str]:
         """``(head, tail)`` such that ``head + execution_id + tail`` is the execution key."""
         head, _, tail = self.execution(_HOLE).partition(_HOLE)
@@ -96,6 +99,7 @@ class Keys:
             return STATUS.format(prefix=self.prefix, status=status)
         return REACTOR_STATUS.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- see execution_affixes
     def status_affixes(self, reactor: str | None = None) -> tuple[str, str]:
         """``(head, tail)`` such that ``head + status + tail`` is :meth:`status` of ``reactor``."""
         head, _, tail = self.status(_HOLE, reactor).partition(_HOLE)
