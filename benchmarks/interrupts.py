@@ -147,7 +147,7 @@ def scripted_cycle(
     def argument(execution_id: str, version: int, status: str, cids: list[str]) -> str:
         finished = status == "completed"
         lease = "" if finished or status == "paused" else repr(time.time() + 30)
-        fields = ["reactor", reactor, "status", status, "body", body, "correlation_ids"]
+        fields = ["reactor", reactor, "status", status, "correlation_ids"]
         now = repr(time.time())
         flag = "1" if finished else "0"
         head = [execution_id, str(version), now, now, flag, "1000", "", lease]
@@ -160,11 +160,11 @@ def scripted_cycle(
         common.append(keys.leases)
         await write(
             keys=[*common, keys.early(reactor, cid)],
-            args=[argument(execution_id, 0, "paused", [cid])],
+            args=[argument(execution_id, 0, "paused", [cid]), body],
         )
         await lookup(keys=[keys.correlations(reactor)], args=[cid, *keys.execution_affixes()])
-        await write(keys=common, args=[argument(execution_id, 1, "running", [])])
-        await write(keys=common, args=[argument(execution_id, 2, "completed", [])])
+        await write(keys=common, args=[argument(execution_id, 1, "running", []), body])
+        await write(keys=common, args=[argument(execution_id, 2, "completed", []), body])
 
     return run
 

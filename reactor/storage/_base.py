@@ -70,6 +70,22 @@ class StoredExecution:
         """Return a copy with ``changes`` applied."""
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
+    def written(self, *, version: int, created_at: float, updated_at: float) -> StoredExecution:
+        """This envelope as a write stored it (what ``evolve`` does, on the hot path)."""
+        return StoredExecution(
+            self.id,
+            self.reactor,
+            self.status,
+            version,
+            self.body,
+            self.correlation_ids,
+            self.deadline,
+            self.lease_expires,
+            self.reason,
+            created_at,
+            updated_at,
+        )
+
 
 class WriteConflict(Exception):
     """A compare-and-set write lost: the stored version is not the expected one.

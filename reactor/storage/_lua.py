@@ -52,8 +52,10 @@ WRITE = """
 --   [12]  status index tail   }
 --   [13]  reactor status index head  } the same, restricted to the reactor
 --   [14]  reactor status index tail  }
---   [15..] envelope field, value, field, value... (all but version, created_at,
+--   [15..] envelope field, value, field, value... (all but body, version, created_at,
 --          updated_at, which this script sets)
+-- ARGV[2]   the body (its own argument: inside the JSON it would be escaped and decoded
+--           again for nothing)
 --
 -- Replies: {'ok', created_at} | {'conflict', current hash as field/value list, empty
 -- if none} | {'taken', correlation id, holder id} | {'early', correlation id}.
@@ -62,6 +64,7 @@ local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
 local leases_key = KEYS[4]
 local args = cjson.decode(ARGV[1])
+local body = ARGV[2]
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
@@ -122,7 +125,7 @@ end
 local created_at = current[4] or new_created_at
 redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
-  'updated_at', now, unpack(args, 15))
+  'updated_at', now, 'body', body, unpack(args, 15))
 
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail

@@ -89,7 +89,7 @@ class MemoryStorage(Storage):
             for cid in wanted:
                 self._correlations[(record.reactor, cid)] = record.id
             now = self._clock()
-            stored = record.evolve(
+            stored = record.written(
                 version=expected_version + 1,
                 updated_at=now,
                 created_at=current.created_at if current else (record.created_at or now),

@@ -210,10 +210,12 @@ class RedisStorage(Storage):
         ]
         client = self._client()
         with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
-            reply = await client.write(keys=keys, args=[json.dumps(args, ensure_ascii=False)])
+            reply = await client.write(
+                keys=keys, args=[json.dumps(args, ensure_ascii=False), record.body]
+            )
         match reply:
             case ["ok", str(created_at)]:
-                return record.evolve(
+                return record.written(
                     version=expected_version + 1, created_at=float(created_at), updated_at=now
                 )
             case ["conflict", list(fields)]:
@@ -364,8 +366,6 @@ def _fields(record: StoredExecution) -> list[str]:
         record.reactor,
         "status",
         record.status.value,
-        "body",
-        record.body,
         "correlation_ids",
         # Raw UTF-8, not \\u escapes: Lua compares the ids it decodes with ids sent as text.
         json.dumps(list(record.correlation_ids), ensure_ascii=False),
