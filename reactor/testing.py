@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import attrs
 import pytest
 
 from ._config import settings
@@ -54,13 +53,13 @@ class FakeClock:
 @pytest.fixture
 def memory_storage() -> Iterator[MemoryStorage]:
     """A fresh MemoryStorage configured as the default for the test."""
-    saved = attrs.evolve(settings)
+    saved = settings.storage
     storage = MemoryStorage()
     settings.storage = storage
     try:
         yield storage
     finally:
-        settings.storage = saved.storage
+        settings.storage = saved
 
 
 @pytest.fixture
