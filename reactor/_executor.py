@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import functools
+from functools import partial
 import inspect
 import json
 import operator
@@ -422,6 +422,7 @@ class Run:
         self.dirty = True
         self.active_tasks = 0
         self.inline_sync = False
+        self.inline_plain = False
         self.log = emitter(settings.middleware, reactor=self.plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
@@ -762,7 +763,7 @@ class Run:
     async def invoke(
         self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
     ) -> Any:
-        fn = functools.partial(call.fn, frame.instance) if call.method else call.fn
+        fn = partial(call.fn, frame.instance) if call.method else call.fn
         if call.is_async:
             if timeout is None:
                 return await fn(**kwargs)
@@ -777,9 +778,7 @@ class Run:
                 return fn(**kwargs)
             finally:
                 _watchdog.disarm(self)
-        future = asyncio.get_running_loop().run_in_executor(
-            _step_threads, functools.partial(fn, **kwargs)
-        )
+        future = asyncio.get_running_loop().run_in_executor(_step_threads, partial(fn, **kwargs))
         if timeout is None:
             return await future
         return await asyncio.wait_for(future, timeout)
@@ -878,7 +877,17 @@ class Run:
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
-                value = await self.invoke(call, frame, kwargs, decl.timeout)
+                if (
+                    self.inline_plain
+                    and not call.is_async
+                    and decl.timeout is None
+                    and self.active_tasks == 0
+                ):
+                    # invoke()'s inline case without its coroutine: the common path of
+                    # a sync step run through the sync API on the memory store.
+                    value = call.fn(frame.instance, **kwargs)
+                else:
+                    value = await self.invoke(call, frame, kwargs, decl.timeout)
             except Exception as exc:
                 if attempt <= decl.retries and isinstance(exc, decl.retry_on):
                     delay = self._delay(
@@ -1151,6 +1160,7 @@ class Run:
         # The sync facade owns its loop: sync steps may run inline when the run is alone on
         # it (on a user's loop they would block everything else).
         self.inline_sync = owns_running_loop()
+        self.inline_plain = self.inline_sync and not self.storage.durable
         try:
             while True:
                 heartbeat = _Heartbeat(self) if self.storage.durable else None
