@@ -82,7 +82,9 @@ async def start(
     )
     try:
         run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
-        _codec.check_size(json.dumps(run.inputs_tree), what="the inputs")
+        _codec.check_size(
+            json.dumps(run.inputs_tree), what="the inputs", limit=settings.max_payload_bytes
+        )
     except SerializationError as exc:
         raise InputInvalid(
             str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
@@ -322,7 +324,7 @@ async def resume(
                 step=path,
             )
         text = _codec.dumps(payload, reactor=plan.name, execution_id=run.id, step=path)
-        _codec.check_size(text, what=f"the payload of {path!r}")
+        _codec.check_size(text, what=f"the payload of {path!r}", limit=settings.max_payload_bytes)
         run.resolve(path, payload)
         try:
             if stored.status is Status.PAUSED:
@@ -356,7 +358,7 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
             reactor=plan.name,
         )
     text = _codec.dumps(payload, reactor=plan.name)
-    _codec.check_size(text, what="the early payload")
+    _codec.check_size(text, what="the early payload", limit=settings.max_payload_bytes)
     storage = storage_for(cls)
     try:
         holder = await storage.put_early(

@@ -963,6 +963,7 @@ class Codec:
         text: str,
         *,
         what: str,
+        limit: int | None = None,
         reactor: str | None = None,
         execution_id: str | None = None,
         step: str | None = None,
@@ -972,6 +973,8 @@ class Codec:
         Args:
             text: The encoded text, as returned by :meth:`dumps`.
             what: What the text is, for the message, e.g. ``"result of step 'fetch'"``.
+            limit: The limit to apply instead of ``max_payload_bytes`` (the configured
+                one, ``reactor.configure(max_payload_bytes=...)``).
             reactor: Reactor name, for the error message.
             execution_id: Execution id, for the error message.
             step: Step name, for the error message.
@@ -980,7 +983,7 @@ class Codec:
             SerializationError: The text is too large; the message names ``what``, its size
                 and the limit.
         """
-        limit = self.max_payload_bytes
+        limit = self.max_payload_bytes if limit is None else limit
         # A character takes at most 4 bytes in UTF-8: short texts need no encoding at all.
         if len(text) * 4 <= limit:
             return

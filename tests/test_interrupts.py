@@ -19,6 +19,7 @@ from reactor import (
     ExecutionNotFound,
     Halt,
     Input,
+    InputInvalid,
     InterruptTimeout,
     NotPaused,
     NotPending,
@@ -450,6 +451,16 @@ def test_unencodable_result_fails_its_step_naming_step_and_type() -> None:
     assert ex.error.type == "SerializationError" and ex.error.step == "leak"
     assert "object" in ex.error.message
     assert CALLS == ["undo a"]
+
+
+def test_configured_max_payload_bytes_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "max_payload_bytes", 64)
+    ex = Webhook.run(job="small")
+    with pytest.raises(SerializationError, match="limit of 64 bytes"):
+        Webhook.resume(ex.id, {"ok": "x" * 100})
+    assert Webhook.resume(ex.id, {"ok": "fits"}).completed
+    with pytest.raises(InputInvalid):
+        Webhook.run(job="y" * 100)
 
 
 def test_oversized_payload_is_refused_before_any_change() -> None:
