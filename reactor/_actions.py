@@ -8,7 +8,9 @@ version read; on a conflict it reloads and decides again. The running itself is
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 __all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "undo"]
 
 _codec = default_codec
+# How long a start waits for the execution another start bound the same idempotency
+# key to (it is stored right after the binding).
+_FIRST_RUN_WAIT = 5.0
 
 
 async def start(
@@ -68,9 +73,7 @@ async def start(
     if idempotency_key is not None:
         holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
         if holder != new_id:
-            stored = await storage.load(holder)
-            if stored is not None:
-                return Run.from_stored(cls, stored).snapshot()
+            return await _first_run(cls, holder, idempotency_key)
     run = Run(
         cls,
         new_id,
@@ -102,6 +105,34 @@ async def start(
             ) from exc
     run.log("reactor.execution.started")
     return await run.drive()
+
+
+async def _first_run(cls: type[Reactor], holder: str, idempotency_key: str) -> Execution:
+    """The execution ``idempotency_key`` is bound to.
+
+    Its starter binds the key, then stores the execution at once: a concurrent start can
+    see the key a moment before the execution, so it waits (briefly) rather than run the
+    transaction a second time.
+
+    Raises:
+        StorageError: the execution never appeared (its starter died in between).
+    """
+    storage = storage_for(cls)
+    delay = 0.001
+    deadline = time.monotonic() + _FIRST_RUN_WAIT
+    while True:
+        stored = await storage.load(holder)
+        if stored is not None:
+            return Run.from_stored(cls, stored).snapshot()
+        if time.monotonic() > deadline:
+            raise StorageError(
+                f"idempotency key {idempotency_key!r} is bound to an execution that was "
+                "never stored (its process died while starting it)",
+                reactor=_plan(cls).name,
+                execution_id=holder,
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:

@@ -28,6 +28,7 @@ from reactor import (
     SerializationError,
     Skip,
     Status,
+    StorageError,
     interrupt,
     schemas,
     step,
@@ -544,3 +545,27 @@ def test_results_keep_their_types_across_a_pause_whatever_the_annotation() -> No
     ex = Annotated.run()
     done = Annotated.resume(ex.id, "go")
     assert done.result == "5 2026-01-02T03:04:00+00:00 Decimal('1.10')"
+
+
+def test_idempotency_key_and_chosen_ids_on_every_store() -> None:
+    first = Approval.run(order_id="i1", idempotency_key="order-i1")
+    again = Approval.run(order_id="i1", idempotency_key="order-i1")
+    assert again.id == first.id and again.paused
+    assert CALLS == ["reserve"]
+    chosen = Approval.run(order_id="i2", execution_id="chosen-1")
+    assert chosen.id == "chosen-1" and Approval.find("chosen-1").paused
+    with pytest.raises(StorageError, match="exists already"):
+        Approval.run(order_id="i3", execution_id="chosen-1")
+
+
+def test_concurrent_starts_with_one_idempotency_key_run_once() -> None:
+    for round_ in range(10):
+        CALLS.clear()
+
+        def start(key: str = f"k-{round_}") -> str:
+            return str(Approval.run(order_id=key, idempotency_key=key).id)
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            ids = [f.result() for f in [pool.submit(in_thread, start) for _ in range(6)]]
+        assert len(set(ids)) == 1
+        assert CALLS == ["reserve"]
