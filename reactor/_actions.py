@@ -30,6 +30,7 @@ from ._executor import (
     live_run,
     validate_inputs,
 )
+from ._log import emitter
 from ._status import Status
 from .errors import (
     AlreadyResumed,
@@ -354,9 +355,14 @@ async def resume(
                 execution_id=run.id,
                 step=path,
             )
-        text = _codec.dumps(payload, reactor=plan.name, execution_id=run.id, step=path)
-        _codec.check_size(text, what=f"the payload of {path!r}", limit=settings.max_payload_bytes)
-        run.resolve(path, payload)
+        # Encoded once: the tree is both what the size is checked on and what is stored.
+        tree = _codec.encode(payload, reactor=plan.name, execution_id=run.id, step=path)
+        _codec.check_size(
+            json.dumps(tree, separators=(",", ":"), ensure_ascii=False),
+            what=f"the payload of {path!r}",
+            limit=settings.max_payload_bytes,
+        )
+        run.resolve(path, payload, tree)
         try:
             if stored.status is Status.PAUSED:
                 await run.claim()
@@ -403,8 +409,8 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
     if holder is not None:
         # An execution reached the interrupt meanwhile: resume it normally.
         return await resume(cls, None, payload, correlation_id=correlation_id, strict=True)
-    run = Run(cls, f"early:{correlation_id}", storage, {})
-    run.log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
+    log = emitter(settings.middleware, reactor=plan.name)
+    log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
     return Execution(id="", reactor=cls, status=Status.PAUSED, reason="early payload stored")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -422,7 +423,6 @@ class Run:
         self.dirty = True
         self.active_tasks = 0
         self.inline_sync = False
-        self.inline_plain = False
         self.log = emitter(settings.middleware, reactor=self.plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
@@ -495,19 +495,17 @@ class Run:
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
-        if locked:
-            async with self._write_lock:
-                await self._write(lease_expires)
-        else:
-            await self._write(lease_expires)
-
-    async def _write(self, lease_expires: float | None) -> None:
-        stored = await self.storage.write(
-            self.envelope(lease_expires), expected_version=self.version
-        )
+        async with self._serialized(locked):
+            stored = await self.storage.write(
+                self.envelope(lease_expires), expected_version=self.version
+            )
         self.version = stored.version
         self.updated_at = stored.updated_at
         self.dirty = False
+
+    def _serialized(self, locked: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The heartbeat task's write lock, or nothing for the watchdog thread."""
+        return self._write_lock if locked else contextlib.nullcontext()
 
     @classmethod
     def from_stored(
@@ -877,17 +875,7 @@ class Run:
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
-                if (
-                    self.inline_plain
-                    and not call.is_async
-                    and decl.timeout is None
-                    and self.active_tasks == 0
-                ):
-                    # invoke()'s inline case without its coroutine: the common path of
-                    # a sync step run through the sync API on the memory store.
-                    value = call.fn(frame.instance, **kwargs)
-                else:
-                    value = await self.invoke(call, frame, kwargs, decl.timeout)
+                value = await self.invoke(call, frame, kwargs, decl.timeout)
             except Exception as exc:
                 if attempt <= decl.retries and isinstance(exc, decl.retry_on):
                     delay = self._delay(
@@ -1160,7 +1148,6 @@ class Run:
         # The sync facade owns its loop: sync steps may run inline when the run is alone on
         # it (on a user's loop they would block everything else).
         self.inline_sync = owns_running_loop()
-        self.inline_plain = self.inline_sync and not self.storage.durable
         try:
             while True:
                 heartbeat = _Heartbeat(self) if self.storage.durable else None
@@ -1296,12 +1283,7 @@ class Run:
             await self.store(locked=locked)
             return
         lease = settings.clock() + settings.lease_seconds
-        if locked:
-            async with self._write_lock:
-                touched = await self.storage.touch(
-                    self.id, version=self.version, lease_expires=lease
-                )
-        else:
+        async with self._serialized(locked):
             touched = await self.storage.touch(self.id, version=self.version, lease_expires=lease)
         if not touched:
             self.merge(await self.storage.load(self.id))

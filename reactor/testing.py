@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,37 +51,37 @@ class FakeClock:
         self.now += seconds
 
 
+@contextlib.contextmanager
+def _setting(name: str, value: Any) -> Iterator[None]:
+    """Give ``settings.<name>`` the value ``value`` for the block, then restore it."""
+    saved = getattr(settings, name)
+    setattr(settings, name, value)
+    try:
+        yield
+    finally:
+        setattr(settings, name, saved)
+
+
 @pytest.fixture
 def memory_storage() -> Iterator[MemoryStorage]:
     """A fresh MemoryStorage configured as the default for the test."""
-    saved = settings.storage
     storage = MemoryStorage()
-    settings.storage = storage
-    try:
+    with _setting("storage", storage):
         yield storage
-    finally:
-        settings.storage = saved
 
 
 @pytest.fixture
 def reactor_clock() -> Iterator[FakeClock]:
     """A :class:`FakeClock` that reactor uses for deadlines and leases during the test."""
-    saved = settings.clock
     clock = FakeClock()
-    settings.clock = clock
-    try:
+    with _setting("clock", clock):
         yield clock
-    finally:
-        settings.clock = saved
 
 
 @pytest.fixture
 def reactor_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Collects ``(event, fields)`` of every transition event during the test."""
     events: list[tuple[str, dict[str, Any]]] = []
-    saved = settings.middleware
-    settings.middleware = (*saved, lambda event, fields: events.append((event, fields)))
-    try:
+    hook = (*settings.middleware, lambda event, fields: events.append((event, fields)))
+    with _setting("middleware", hook):
         yield events
-    finally:
-        settings.middleware = saved
