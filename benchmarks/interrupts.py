@@ -111,24 +111,24 @@ def interleaved(
 
 
 class RoundTrips:
-    """Counts commands sent by redis.asyncio clients (one round trip each: no pipelines)."""
+    """Counts commands sent on redis.asyncio connections (one round trip each: no pipelines)."""
 
     def __init__(self) -> None:
         self.count = 0
-        self._original = redis.asyncio.Redis.execute_command
+        self._original = redis.asyncio.Connection.send_packed_command
 
     def __enter__(self) -> RoundTrips:
         original = self._original
 
-        async def counted(client: redis.asyncio.Redis, *args: Any, **options: Any) -> Any:
+        async def counted(connection: redis.asyncio.Connection, *args: Any, **options: Any) -> Any:
             self.count += 1
-            return await original(client, *args, **options)
+            return await original(connection, *args, **options)
 
-        redis.asyncio.Redis.execute_command = counted  # type: ignore[method-assign]
+        redis.asyncio.Connection.send_packed_command = counted  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        redis.asyncio.Redis.execute_command = self._original  # type: ignore[method-assign]
+        redis.asyncio.Connection.send_packed_command = self._original  # type: ignore[method-assign]
 
 
 def scripted_cycle(
@@ -141,30 +141,39 @@ def scripted_cycle(
     lookup = client.register_script(_lua.LOAD_BY_CORRELATION)
     keys = storage.keys
     reactor = Approval.name
-    affixes = [*keys.execution_affixes(), *keys.status_affixes(), *keys.status_affixes(reactor)]
+    constants = json.dumps(
+        [*keys.execution_affixes(), *keys.status_affixes(), *keys.status_affixes(reactor), "1000"]
+    )
     counter = itertools.count()
 
-    def argument(execution_id: str, version: int, status: str, cids: list[str]) -> str:
+    def values(execution_id: str, version: int, status: str, cids: list[str]) -> str:
         finished = status == "completed"
         lease = "" if finished or status == "paused" else repr(time.time() + 30)
-        fields = ["reactor", reactor, "status", status, "correlation_ids"]
         now = repr(time.time())
-        flag = "1" if finished else "0"
-        head = [execution_id, str(version), now, now, flag, "1000", "", lease]
-        return json.dumps([*head, *affixes, *fields, json.dumps(cids)])
+        fields = ["reactor", reactor, "status", status, "correlation_ids", json.dumps(cids)]
+        if lease:
+            fields += ["lease_expires", lease]
+        return json.dumps([execution_id, version, now, now, finished, "", lease, *fields])
 
     async def run() -> None:
         execution_id = f"hand-{next(counter)}"
         cid = f"hand-approve-{execution_id}"
         common = [keys.execution(execution_id), keys.correlations(reactor), keys.deadlines]
         common.append(keys.leases)
-        await write(
+        paused = await write(
             keys=[*common, keys.early(reactor, cid)],
-            args=[argument(execution_id, 0, "paused", [cid]), body],
+            args=[constants, values(execution_id, 0, "paused", [cid]), body],
         )
-        await lookup(keys=[keys.correlations(reactor)], args=[cid, *keys.execution_affixes()])
-        await write(keys=common, args=[argument(execution_id, 1, "running", []), body])
-        await write(keys=common, args=[argument(execution_id, 2, "completed", []), body])
+        found = await lookup(
+            keys=[keys.correlations(reactor)], args=[cid, *keys.execution_affixes()]
+        )
+        claimed = await write(
+            keys=common, args=[constants, values(execution_id, 1, "running", []), body]
+        )
+        done = await write(
+            keys=common, args=[constants, values(execution_id, 2, "completed", []), body]
+        )
+        assert (paused[0], found[0], claimed[0], done[0]) == ("ok", execution_id, "ok", "ok")
 
     return run
 

@@ -36,25 +36,27 @@ WRITE = """
 -- KEYS[4]   lease schedule (zset)
 -- KEYS[4+i] early-payload key of the i-th correlation id listed in the envelope
 --           (none when the new status is finished: it holds no correlation id)
--- ARGV[1]   a JSON array of strings (one argument: packing dozens of arguments costs
---           the client more than the server spends decoding one), in this order:
+-- ARGV[1]   a JSON array of what every write of the reactor sends alike (the client
+--           encodes it once per reactor):
+--   [1]   execution key head  } execution key of id X = head .. X .. tail
+--   [2]   execution key tail  }
+--   [3]   status index head   } status index of status S = head .. S .. tail
+--   [4]   status index tail   }
+--   [5]   reactor status index head  } the same, restricted to the reactor
+--   [6]   reactor status index tail  }
+--   [7]   retention in milliseconds (expiry of a finished execution)
+-- ARGV[2]   a JSON array of this write's values (one argument: packing dozens of
+--           arguments costs the client more than the server spends decoding one):
 --   [1]   execution id
 --   [2]   expected version (0: the execution must not exist)
 --   [3]   now: the new updated_at
 --   [4]   created_at to use if the execution does not exist yet
---   [5]   "1" if the new status is finished, else "0"
---   [6]   retention in milliseconds (expiry of a finished execution)
---   [7]   deadline schedule score, "" to leave the deadline schedule
---   [8]   lease schedule score, "" to leave the lease schedule
---   [9]   execution key head  } execution key of id X = head .. X .. tail
---   [10]  execution key tail  }
---   [11]  status index head   } status index of status S = head .. S .. tail
---   [12]  status index tail   }
---   [13]  reactor status index head  } the same, restricted to the reactor
---   [14]  reactor status index tail  }
---   [15..] envelope field, value, field, value... (all but body, version, created_at,
---          updated_at, which this script sets)
--- ARGV[2]   the body (its own argument: inside the JSON it would be escaped and decoded
+--   [5]   true if the new status is finished
+--   [6]   deadline schedule score, "" to leave the deadline schedule
+--   [7]   lease schedule score, "" to leave the lease schedule
+--   [8..] envelope field, value, field, value... (all but body, version, created_at,
+--         updated_at, which this script sets)
+-- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded
 --           again for nothing)
 --
 -- Replies: {'ok', created_at} | {'conflict', current hash as field/value list, empty
@@ -63,21 +65,22 @@ local execution_key = KEYS[1]
 local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
 local leases_key = KEYS[4]
-local args = cjson.decode(ARGV[1])
-local body = ARGV[2]
+local constants = cjson.decode(ARGV[1])
+local args = cjson.decode(ARGV[2])
+local body = ARGV[3]
+local execution_head, execution_tail = constants[1], constants[2]
+local status_head, status_tail = constants[3], constants[4]
+local reactor_status_head, reactor_status_tail = constants[5], constants[6]
+local retention_ms = constants[7]
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
 local new_created_at = args[4]
-local finished = args[5] == '1'
-local retention_ms = args[6]
-local deadline_score = args[7]
-local lease_score = args[8]
-local execution_head, execution_tail = args[9], args[10]
-local status_head, status_tail = args[11], args[12]
-local reactor_status_head, reactor_status_tail = args[13], args[14]
+local finished = args[5]
+local deadline_score = args[6]
+local lease_score = args[7]
 local fields = {}
-for i = 15, #args, 2 do
+for i = 8, #args, 2 do
   fields[args[i]] = args[i + 1]
 end
 
@@ -125,7 +128,7 @@ end
 local created_at = current[4] or new_created_at
 redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
-  'updated_at', now, 'body', body, unpack(args, 15))
+  'updated_at', now, 'body', body, unpack(args, 8))
 
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail
