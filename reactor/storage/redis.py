@@ -81,7 +81,8 @@ class _Client:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
         pool = self.redis.connection_pool
-        connection = await pool.get_connection()
+        # Typed loosely in redis-py because of a deprecation wrapper for old arguments.
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             try:
                 return await _call(connection, "EVALSHA", script.sha, len(keys), *keys, *args)
@@ -145,13 +146,13 @@ class RedisStorage(Storage):
             parse_url(url_or_factory)
         self._url = url_or_factory
         self.keys = Keys(prefix)
-        self._retention = retention
+        self.retention = retention
         self._clock = clock
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _Client] = {}
         self._deadlines = self.keys.deadlines
         self._leases = self.keys.leases
-        self._written: dict[str, tuple[str, str]] = {}
+        self._written: dict[tuple[str, float], tuple[str, str]] = {}
 
     @classmethod
     def from_url(
@@ -164,11 +165,6 @@ class RedisStorage(Storage):
     ) -> RedisStorage:
         """Return a storage connecting to ``url``; see :class:`RedisStorage` for the arguments."""
         return cls(url, prefix=prefix, retention=retention, clock=clock)
-
-    @property
-    def retention(self) -> float:
-        """Seconds a finished execution is kept."""
-        return self._retention
 
     def __repr__(self) -> str:
         url = _redact(self._url) if isinstance(self._url, str) else repr(self._url)
@@ -192,15 +188,15 @@ class RedisStorage(Storage):
     def _written_by(self, reactor: str) -> tuple[str, str]:
         """The correlation index of ``reactor`` and the write script's ARGV[1] for it:
         the same for every write of the reactor, so built once."""
-        found = self._written.get(reactor)
+        found = self._written.get((reactor, self.retention))
         if found is None:
             constants = [
                 *self.keys.execution_affixes(),
                 *self.keys.status_affixes(),
                 *self.keys.status_affixes(reactor),
-                str(_milliseconds(self._retention)),
+                str(_milliseconds(self.retention)),
             ]
-            found = self._written[reactor] = (
+            found = self._written[reactor, self.retention] = (
                 self.keys.correlations(reactor),
                 json.dumps(constants, ensure_ascii=False),
             )
@@ -312,7 +308,7 @@ class RedisStorage(Storage):
             reply = await client.run(
                 _RESERVE_IDEMPOTENCY_KEY,
                 [self.keys.idempotency(reactor, key)],
-                [execution_id, _milliseconds(self._retention)],
+                [execution_id, _milliseconds(self.retention)],
             )
         if not isinstance(reply, str):
             raise _unexpected("reserve_idempotency_key", reply, reactor=reactor)
