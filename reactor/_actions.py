@@ -9,7 +9,6 @@ version read; on a conflict it reloads and decides again. The running itself is
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -87,7 +86,9 @@ async def start(
     try:
         run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
         _codec.check_size(
-            json.dumps(run.inputs_tree), what="the inputs", limit=settings.max_payload_bytes
+            _codec.dump_tree(run.inputs_tree),
+            what="the inputs",
+            limit=settings.max_payload_bytes,
         )
     except SerializationError as exc:
         raise InputInvalid(
@@ -358,7 +359,7 @@ async def resume(
         # Encoded once: the tree is both what the size is checked on and what is stored.
         tree = _codec.encode(payload, reactor=plan.name, execution_id=run.id, step=path)
         _codec.check_size(
-            json.dumps(tree, separators=(",", ":"), ensure_ascii=False),
+            _codec.dump_tree(tree),
             what=f"the payload of {path!r}",
             limit=settings.max_payload_bytes,
         )

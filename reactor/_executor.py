@@ -431,7 +431,7 @@ class Run:
     # ------------------------------------------------------------------ storage
 
     def body(self) -> str:
-        text = json.dumps(
+        return _codec.dump_tree(
             {
                 "inputs": self.inputs_tree,
                 "results": self.trees,
@@ -447,11 +447,8 @@ class Run:
                 "owner": self.owner,
                 "idempotency_key": self.idempotency_key,
                 "version": getattr(self.cls, "version", None),
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
+            }
         )
-        return text
 
     def envelope(self, lease_expires: float | None = None) -> StoredExecution:
         paused = self.status is Status.PAUSED
@@ -761,25 +758,32 @@ class Run:
     async def invoke(
         self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
     ) -> Any:
+        if self.inline(call, timeout):
+            return self.call_inline(call, frame, kwargs)
         fn = partial(call.fn, frame.instance) if call.method else call.fn
         if call.is_async:
             if timeout is None:
                 return await fn(**kwargs)
             return await asyncio.wait_for(fn(**kwargs), timeout)
-        if self.inline_sync and timeout is None and self.active_tasks == 0:
-            # Nothing else can run on the facade's private loop meanwhile: calling inline
-            # saves a thread hop per step.
-            if not self.storage.durable:
-                return fn(**kwargs)
-            _watchdog.arm(self)
-            try:
-                return fn(**kwargs)
-            finally:
-                _watchdog.disarm(self)
         future = asyncio.get_running_loop().run_in_executor(_step_threads, partial(fn, **kwargs))
         if timeout is None:
             return await future
         return await asyncio.wait_for(future, timeout)
+
+    def inline(self, call: Call, timeout: float | None) -> bool:
+        """Whether ``call`` runs inline: a sync function, with nothing else able to run on
+        the facade's private loop meanwhile (calling inline saves a thread hop)."""
+        return self.inline_sync and timeout is None and not call.is_async and self.active_tasks == 0
+
+    def call_inline(self, call: Call, frame: Frame, kwargs: dict[str, Any]) -> Any:
+        fn = call.fn
+        if not self.storage.durable:
+            return fn(frame.instance, **kwargs) if call.method else fn(**kwargs)
+        _watchdog.arm(self)
+        try:
+            return fn(frame.instance, **kwargs) if call.method else fn(**kwargs)
+        finally:
+            _watchdog.disarm(self)
 
     # --------------------------------------------------------------- scheduling
 
@@ -842,27 +846,33 @@ class Run:
             return True, (results[prefix + returns] if returns else None)
         return False, None
 
-    async def run_node(self, frame: Frame, node: Node) -> bool | None:
+    def run_node(self, frame: Frame, node: Node) -> Coroutine[Any, Any, bool | None]:
         """Run one node; ``True``: completed, ``False``: waits on an interrupt,
         ``None``: failed or stopped."""
+        # Steps, by far the most common nodes, skip a coroutine frame.
+        if node.kind == "step":
+            return self.run_step(frame, node)
+        return self.run_other(frame, node)
+
+    async def run_other(self, frame: Frame, node: Node) -> bool | None:
+        """:meth:`run_node` for interrupts, compositions and maps."""
         path = frame.prefix + node.name
         if self.stopping(frame.scope):
             return None
         try:
-            if node.kind == "step":
-                return await self.run_step(frame, node, path)
             if node.kind == "interrupt":
                 return await self.reach_interrupt(frame, node, path)
             if node.kind == "compose":
                 return await self.run_compose(frame, node, path)
             return await self.run_map(frame, node, path)
-        except _ArgumentError as exc:
-            self.fail(frame, node, path, exc, compensate=False)
-        except InputInvalid as exc:
+        except (_ArgumentError, InputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=False)
         return None
 
-    async def run_step(self, frame: Frame, node: Node, path: str) -> bool | None:
+    async def run_step(self, frame: Frame, node: Node) -> bool | None:
+        path = frame.prefix + node.name
+        if self.stopping(frame.scope):
+            return None
         decl = node.decl
         call = node.call
         assert call is not None
@@ -871,11 +881,18 @@ class Run:
         value: Any = None
         while True:
             attempt += 1
-            kwargs = self.bind(frame, call, path, attempt=attempt)
+            try:
+                kwargs = self.bind(frame, call, path, attempt=attempt)
+            except _ArgumentError as exc:
+                self.fail(frame, node, path, exc, compensate=False)
+                return None
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
-                value = await self.invoke(call, frame, kwargs, decl.timeout)
+                if self.inline(call, decl.timeout):
+                    value = self.call_inline(call, frame, kwargs)
+                else:
+                    value = await self.invoke(call, frame, kwargs, decl.timeout)
             except Exception as exc:
                 if attempt <= decl.retries and isinstance(exc, decl.retry_on):
                     delay = self._delay(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import math
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import redis.asyncio
@@ -36,6 +35,9 @@ __all__ = ["RedisStorage"]
 ClientFactory: TypeAlias = Callable[[], redis.asyncio.Redis]
 """Makes a new client; called once per event loop the storage is used on."""
 
+
+_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""Compact JSON text; UTF-8 kept raw: Lua compares the ids it decodes with ids sent as text."""
 
 _MAX_CONNECTIONS = 10_000
 """Connections one event loop's client may open (redis-server's default maxclients)."""
@@ -198,7 +200,7 @@ class RedisStorage(Storage):
             ]
             found = self._written[reactor, self.retention] = (
                 self.keys.correlations(reactor),
-                json.dumps(constants, ensure_ascii=False),
+                _json(constants),
             )
         return found
 
@@ -260,7 +262,7 @@ class RedisStorage(Storage):
             if record.status is Status.RUNNING and record.lease_expires is not None
             else ""
         )
-        values = json.dumps(
+        values = _json(
             [
                 record.id,
                 expected_version,
@@ -270,8 +272,7 @@ class RedisStorage(Storage):
                 deadline_score,
                 lease_score,
                 *_fields(record),
-            ],
-            ensure_ascii=False,
+            ]
         )
         client = self._client()
         with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
@@ -391,13 +392,24 @@ class RedisStorage(Storage):
         return found
 
 
-@contextlib.contextmanager
-def _translate_errors(operation: str, **context: str | None) -> Iterator[None]:
-    """Turn redis-py errors (connection lost, timeout, script error...) into StorageError."""
-    try:
-        yield
-    except redis.exceptions.RedisError as exc:
-        raise StorageError(f"redis {operation} failed: {exc}", **context) from exc
+class _translate_errors:
+    """Turn redis-py errors (connection lost, timeout, script error...) into StorageError.
+
+    A class rather than a generator-based context manager: this wraps every call.
+    """
+
+    __slots__ = ("_context", "_operation")
+
+    def __init__(self, operation: str, **context: str | None) -> None:
+        self._operation = operation
+        self._context = context
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, redis.exceptions.RedisError):
+            raise StorageError(f"redis {self._operation} failed: {exc}", **self._context) from exc
 
 
 def _unexpected(operation: str, reply: object, **context: str | None) -> StorageError:
@@ -434,8 +446,7 @@ def _fields(record: StoredExecution) -> list[str]:
         "status",
         record.status.value,
         "correlation_ids",
-        # Raw UTF-8, not \\u escapes: Lua compares the ids it decodes with ids sent as text.
-        json.dumps(list(record.correlation_ids), ensure_ascii=False),
+        _json(record.correlation_ids) if record.correlation_ids else "[]",
     ]
     if record.deadline is not None:
         fields += ["deadline", repr(record.deadline)]
@@ -459,7 +470,7 @@ def _envelope(execution_id: str, fields: Mapping[Any, Any]) -> StoredExecution:
             status=Status(fields["status"]),
             version=int(fields["version"]),
             body=fields["body"],
-            correlation_ids=tuple(json.loads(fields["correlation_ids"])),
+            correlation_ids=_ids(fields["correlation_ids"]),
             deadline=_optional_float(fields.get("deadline")),
             lease_expires=_optional_float(fields.get("lease_expires")),
             reason=fields.get("reason"),
@@ -470,6 +481,10 @@ def _envelope(execution_id: str, fields: Mapping[Any, Any]) -> StoredExecution:
         raise StorageError(
             f"redis: malformed stored execution: {exc!r}", execution_id=execution_id
         ) from exc
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 def _optional_float(value: str | None) -> float | None:
