@@ -188,9 +188,16 @@ class _Heartbeat:
             self._task.cancel()
 
 
+# Owner tokens come from a private generator: one seeded by the application
+# (random.seed) could repeat tokens across processes. Reseeded in a forked child, which
+# would otherwise repeat its parent's tokens.
+_token_source = random.Random()
+os.register_at_fork(after_in_child=_token_source.seed)
+
+
 def _token() -> str:
-    """A random owner token (as unguessable as a uuid4, without building a UUID)."""
-    return os.urandom(16).hex()
+    """A random 128-bit owner token (without a system call each, unlike a uuid4)."""
+    return f"{_token_source.getrandbits(128):032x}"
 
 
 class _ArgumentError(Exception):
@@ -381,6 +388,7 @@ class Run:
         max_concurrency: int | None = None,
         interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> None:
         self.cls = cls
         self.plan = _plan(cls)
@@ -412,7 +420,7 @@ class Run:
         self.version = 0
         self.created_at = settings.clock()
         self.updated_at = self.created_at
-        self.owner = _token()
+        self.owner = owner if owner is not None else _token()
         self.halt_reason: str | None = None
         self.cancel_reason: str | None = None
         # Set with cancel_reason when the cancel must undo the completed steps (exhausted
@@ -527,7 +535,12 @@ class Run:
                 "stored body is not JSON", reactor=plan.name, execution_id=stored.id
             ) from exc
         run = cls(
-            reactor, stored.id, storage_for(reactor), {}, idempotency_key=body["idempotency_key"]
+            reactor,
+            stored.id,
+            storage_for(reactor),
+            {},
+            idempotency_key=body["idempotency_key"],
+            owner=body["owner"],
         )
         run.inputs_tree = body["inputs"]
         run.root.inputs = _codec.decode(body["inputs"])
@@ -536,7 +549,6 @@ class Run:
         run.version = stored.version
         run.created_at = stored.created_at
         run.updated_at = stored.updated_at
-        run.owner = body["owner"]
         run.error = _failure_from_json(body["error"])
         run.halt_reason = body.get("halt_reason")
         if body.get("undo_request") and not stored.status.finished:

@@ -81,12 +81,13 @@ class Keys:
 
     def execution(self, execution_id: str) -> str:
         """Key of the hash holding execution ``execution_id``."""
-        return EXECUTION.format(prefix=self.prefix, execution_id=execution_id)
+        head, tail = self.execution_affixes()
+        return head + execution_id + tail
 
     @functools.cache  # noqa: B019 -- Keys is a small frozen value; a few live instances
     def execution_affixes(self) -> tuple[str, str]:
         """``(head, tail)`` such that ``head + execution_id + tail`` is the execution key."""
-        head, _, tail = self.execution(_HOLE).partition(_HOLE)
+        head, _, tail = EXECUTION.format(prefix=self.prefix, execution_id=_HOLE).partition(_HOLE)
         return head, tail
 
     def correlations(self, reactor: str) -> str:
