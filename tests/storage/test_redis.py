@@ -189,6 +189,41 @@ async def test_a_lost_connection_raises_storage_error_until_redis_is_back(
     assert (await create(storage, "e1")).version == 1  # scripts are loaded again
 
 
+async def test_scripts_the_server_forgot_are_loaded_again(
+    storage: RedisStorage, raw: redis.Redis
+) -> None:
+    await create(storage, "e1", correlation_ids=("c1",))
+
+    raw.script_flush()
+
+    stored = await storage.load_by_correlation(R, "c1")
+    assert stored is not None
+    assert stored.id == "e1"
+    assert (await storage.write(make("e1"), expected_version=1)).version == 2
+    await storage.aclose()
+
+
+async def test_a_call_cancelled_before_its_reply_leaves_nothing_for_the_next(
+    storage: RedisStorage, raw: redis.Redis
+) -> None:
+    await create(storage, "e1", correlation_ids=("c1",))
+    await storage.put_early(R, "waiting", "payload", ttl=60)
+
+    raw.execute_command("CLIENT", "PAUSE", 300, "WRITE")  # holds the write script's reply
+    cancelled = asyncio.ensure_future(storage.write(make("e1"), expected_version=1))
+    await asyncio.sleep(0.1)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+
+    # Each call gets its own reply, not the one the cancelled call left unread.
+    assert await storage.take_early(R, "waiting") == "payload"
+    stored = await storage.load_by_correlation(R, "c1")
+    assert stored is not None
+    assert stored.id == "e1"
+    await storage.aclose()
+
+
 async def test_an_execution_has_one_key_tagged_by_its_id(
     storage: RedisStorage, raw: redis.Redis
 ) -> None:
