@@ -862,21 +862,9 @@ class Codec:
             SerializationError: The tree has an unknown or malformed tag, names a class that
                 is not an Enum, dataclass or attrs class, or does not fit ``hint``.
         """
-        try:
-            value = _decode(tree)
-        except _Undecodable as exc:
-            message, cause = f"cannot decode value: {exc}", exc.__cause__
-        except RecursionError:
-            message, cause = "cannot decode a value nested too deeply", None
-        else:
-            if hint is None:
-                return value
-            return self.structure(
-                value, hint, reactor=reactor, execution_id=execution_id, step=step
-            )
-        raise SerializationError(
-            message, reactor=reactor, execution_id=execution_id, step=step
-        ) from cause
+        return self._decoded(
+            lambda: _decode(tree), hint, reactor=reactor, execution_id=execution_id, step=step
+        )
 
     def loads(
         self,
@@ -902,9 +890,28 @@ class Codec:
         Raises:
             SerializationError: ``text`` is not valid JSON, or as for :meth:`decode`.
         """
+        return self._decoded(
+            lambda: _load(text if isinstance(text, str) else text.decode("utf-8")),
+            hint,
+            reactor=reactor,
+            execution_id=execution_id,
+            step=step,
+        )
+
+    def _decoded(
+        self,
+        parse: Callable[[], Any],
+        hint: Any,
+        *,
+        reactor: str | None,
+        execution_id: str | None,
+        step: str | None,
+    ) -> Any:
+        """``parse()``, structured to ``hint``; what :meth:`decode` and :meth:`loads`
+        share once they know how to read their input."""
         cause: BaseException | None
         try:
-            value = _load(text if isinstance(text, str) else text.decode("utf-8"))
+            value = parse()
         except _Undecodable as exc:
             message, cause = f"cannot decode value: {exc}", exc.__cause__
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
