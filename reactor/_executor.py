@@ -772,6 +772,12 @@ class Run:
     ) -> Any:
         if self.inline(call, timeout):
             return self.call_inline(call, frame, kwargs)
+        return await self.call_off_loop(call, frame, kwargs, timeout)
+
+    async def call_off_loop(
+        self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        """Await an async ``call``, or run a sync one on a step thread."""
         fn = partial(call.fn, frame.instance) if call.method else call.fn
         if call.is_async:
             if timeout is None:
@@ -901,10 +907,11 @@ class Run:
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
+                # invoke() inlined: steps are the hot path.
                 if self.inline(call, decl.timeout):
                     value = self.call_inline(call, frame, kwargs)
                 else:
-                    value = await self.invoke(call, frame, kwargs, decl.timeout)
+                    value = await self.call_off_loop(call, frame, kwargs, decl.timeout)
             except Exception as exc:
                 if attempt <= decl.retries and isinstance(exc, decl.retry_on):
                     delay = self._delay(
