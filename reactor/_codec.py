@@ -609,28 +609,17 @@ def _lookup(namespace: Any, qualname: str) -> Any:
 # --------------------------------------------------------------------------- structuring
 
 
-def _structure_datetime(value: Any, _: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    raise TypeError(f"expected an ISO 8601 string, got {_type_name(type(value))}")
+def _from_iso(kind: type[date] | type[time], what: str) -> Callable[[Any, Any], Any]:
+    """A structure hook for ``kind``: kept if it already is one, parsed from ISO 8601 text."""
 
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        if isinstance(value, str):
+            return kind.fromisoformat(value)
+        raise TypeError(f"expected an ISO 8601 {what}, got {_type_name(type(value))}")
 
-def _structure_date(value: Any, _: Any) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        return date.fromisoformat(value)
-    raise TypeError(f"expected an ISO 8601 date string, got {_type_name(type(value))}")
-
-
-def _structure_time(value: Any, _: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str):
-        return time.fromisoformat(value)
-    raise TypeError(f"expected an ISO 8601 time string, got {_type_name(type(value))}")
+    return structure
 
 
 def _structure_timedelta(value: Any, _: Any) -> timedelta:
@@ -667,9 +656,9 @@ def _is_record(kind: Any) -> bool:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     for kind, hook in (
-        (datetime, _structure_datetime),
-        (date, _structure_date),
-        (time, _structure_time),
+        (datetime, _from_iso(datetime, "string")),
+        (date, _from_iso(date, "date string")),
+        (time, _from_iso(time, "time string")),
         (timedelta, _structure_timedelta),
         (Decimal, _structure_decimal),
         (uuid.UUID, _structure_uuid),
