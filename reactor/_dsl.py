@@ -7,8 +7,9 @@ runs it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 import attrs
 
@@ -18,6 +19,7 @@ __all__ = [
     "Input",
     "MapFailure",
     "MapResult",
+    "Nothing",
     "Skip",
     "Source",
     "StepDecl",
@@ -34,15 +36,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-class _Nothing:
-    """Sentinel for "no value given" where ``None`` is a real value."""
+class Nothing(enum.Enum):
+    """The type of :data:`NOTHING` (an enum, so type checkers can narrow on it)."""
 
-    _instance: _Nothing | None = None
-
-    def __new__(cls) -> _Nothing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    NOTHING = enum.auto()
 
     def __repr__(self) -> str:
         return "NOTHING"
@@ -51,7 +48,7 @@ class _Nothing:
         return False
 
 
-NOTHING: Any = _Nothing()
+NOTHING: Final = Nothing.NOTHING
 """Marks an option that was not given (``Input(default=None)`` is a real default)."""
 
 
@@ -142,12 +139,25 @@ def value(constant: Any) -> Source:
     return Source("value", constant=constant)
 
 
-@attrs.frozen
-class Halt:
-    """Return ``Halt(reason)`` from a step to stop the run cleanly: status ``HALTED``,
-    nothing undone."""
+class Halt(Exception):
+    """Stop the run cleanly: status ``HALTED``, nothing undone.
 
-    reason: str = ""
+    A step either returns ``Halt(reason)`` or raises it; both end the run the same way
+    (a raised ``Halt`` is never retried).
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Halt({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Halt) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(("Halt", self.reason))
 
 
 @attrs.frozen

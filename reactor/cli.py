@@ -40,8 +40,8 @@ import structlog
 
 from ._codec import default_codec
 from ._config import configure
-from ._execution import Execution, FailureInfo
 from ._reactor import Reactor, resolve
+from ._records import Execution, FailureInfo
 from ._status import Status
 from .errors import ExecutionNotFound, PayloadInvalid, ReactorError
 from .storage import RedisStorage, Storage

@@ -28,10 +28,10 @@ from collections.abc import Set as AbstractSet
 import structlog
 
 from ._actions import expire_overdue, recover
-from ._config import settings, storage_for
-from ._execution import Execution
+from ._config import get_config, storage_for
 from ._executor import suspend_all
 from ._reactor import Reactor, resolve
+from ._records import Execution
 from ._status import Status
 from .errors import ExecutionNotFound, ReactorError
 from .storage import Storage, StoredExecution
@@ -222,7 +222,7 @@ class Worker:
     async def _read(self, job: _Job, blocked: AbstractSet[str], limit: int) -> list[str]:
         """Some ids from the schedule of ``job``, chosen at random among ``limit``."""
         source = self.storage.due if job is _Job.TIMEOUT else self.storage.expired_leases
-        ids = await source(settings.clock(), limit=limit)
+        ids = await source(get_config().clock(), limit=limit)
         fresh = [execution_id for execution_id in dict.fromkeys(ids) if execution_id not in blocked]
         # All of them are overdue. Workers reading the same batch would race for the
         # same executions; each taking a few at random, and reading again once they are
@@ -255,9 +255,14 @@ class Worker:
                 return False
             outcome: Execution | None
             if job is _Job.TIMEOUT:
-                outcome = await expire_overdue(cls, execution_id, strategies=("active",))
+                outcome = await expire_overdue(
+                    cls.__reactor_plan__,
+                    storage_for(cls),
+                    execution_id,
+                    strategies=("active",),
+                )
             else:
-                outcome = await recover(cls, execution_id)
+                outcome = await recover(cls.__reactor_plan__, storage_for(cls), execution_id)
         except ReactorError as exc:
             self._back_off(execution_id)
             _log.error("reactor.worker.action_failed", **fields, error=str(exc))
@@ -283,7 +288,7 @@ class Worker:
 def _needs(job: _Job, stored: StoredExecution) -> bool:
     """Whether ``stored`` is still in the state ``job`` acts on (cheap, before the
     executor's own exactly-once check)."""
-    now = settings.clock()
+    now = get_config().clock()
     if job is _Job.TIMEOUT:
         return (
             stored.status is Status.PAUSED

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import redis
 
-from reactor._config import settings
+from reactor import configure, get_config
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
@@ -132,12 +132,12 @@ def storage(request: pytest.FixtureRequest, storage_options: dict[str, Any]) -> 
 @contextlib.contextmanager
 def reactor_using(storage: Storage) -> Iterator[Storage]:
     """Make ``storage`` the default of every reactor for the duration of the block."""
-    saved = settings.storage
-    settings.storage = storage
+    saved = get_config().storage
+    configure(storage=storage)
     try:
         yield storage
     finally:
-        settings.storage = saved
+        configure(storage=saved)
         run_sync(storage.aclose())
 
 

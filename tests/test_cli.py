@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reactor import Status, Storage
-from reactor._config import settings
+from reactor import Status, Storage, configure, get_config
 from reactor.cli import main
 
 from apps import subprocess_env, undone
@@ -23,9 +22,9 @@ from apps.timeouts import Expiring
 @pytest.fixture(autouse=True)
 def _restore_storage() -> Iterator[None]:
     """``main()`` configures the storage it is given, as a command should."""
-    saved = settings.storage
+    saved = get_config().storage
     yield
-    settings.storage = saved
+    configure(storage=saved)
 
 
 def reactor(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -49,13 +48,15 @@ def test_pause_list_resume_show_in_subprocesses(shared: Storage, redis_url: str)
     assert header.split() == ["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "REASON"]
     assert row.split()[:3] == [ex.id, "apps.approval.Approval", "paused"]
 
-    # The reactor class is imported from the name stored with the execution: no --app.
-    resumed = reactor("resume", ex.id, "--payload", '{"approved": true}', url=redis_url)
+    # Stored data never chooses code: the class comes from the --app module.
+    resumed = reactor(
+        "--app", "apps.approval", "resume", ex.id, "--payload", '{"approved": true}', url=redis_url
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "status: completed" in resumed.stdout.splitlines()
     assert 'result: "order 7 placed"' in resumed.stdout.splitlines()
 
-    shown = reactor("show", ex.id, "--json", url=redis_url)
+    shown = reactor("--app", "apps.approval", "show", ex.id, "--json", url=redis_url)
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert document["id"] == ex.id and document["status"] == "completed"
@@ -72,7 +73,9 @@ def test_pause_list_resume_show_in_subprocesses(shared: Storage, redis_url: str)
 def test_an_invalid_payload_is_refused_with_its_errors(shared: Storage, redis_url: str) -> None:
     ex = Approval.run(order_id=8)
 
-    refused = reactor("resume", ex.id, "--payload", '{"approved": "yes"}', url=redis_url)
+    refused = reactor(
+        "--app", "apps.approval", "resume", ex.id, "--payload", '{"approved": "yes"}', url=redis_url
+    )
     assert refused.returncode == 1
     assert refused.stdout == ""
     first, *details = refused.stderr.splitlines()

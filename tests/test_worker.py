@@ -266,12 +266,18 @@ def test_at_most_concurrency_actions_at_once(shared: Storage) -> None:
 # ------------------------------------------------------------ the worker command
 
 
+_WORKER_COMMAND = (
+    *(sys.executable, "-m", "reactor", "--app", "apps.recovery"),
+    *("worker", "--poll-interval", "0.1"),
+)
+
+
 class WorkerProcess:
     """``python -m reactor worker`` in a subprocess, its stderr read line by line."""
 
     def __init__(self, url: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker", "--poll-interval", "0.1"],
+            [*_WORKER_COMMAND],
             env=subprocess_env(url),
             stderr=subprocess.PIPE,
             text=True,

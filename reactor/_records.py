@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._status import Status
 
-if TYPE_CHECKING:
-    from ._reactor import Reactor
-
-__all__ = ["Context", "Execution", "FailureInfo", "PendingInterrupt", "RollbackFailure"]
+__all__ = [
+    "Context",
+    "Execution",
+    "FailureInfo",
+    "PendingInterrupt",
+    "RollbackFailure",
+]
 
 
 @attrs.frozen
@@ -121,7 +124,7 @@ class Execution:
     """
 
     id: str
-    reactor: type[Reactor]
+    reactor: type[Any]
     status: Status
     result: Any = None
     results: Mapping[str, Any] = attrs.Factory(dict)
@@ -164,15 +167,14 @@ class Execution:
         Otherwise as :meth:`Reactor.resume`: raises ``NotPaused``, ``NotPending``,
         ``AmbiguousStep``, ``AlreadyResumed``.
         """
-        from ._sync import run_sync
-
-        return run_sync(self.aresume(payload, step=step))
+        # The record only holds data: the reactor class carries the behaviour.
+        result: Execution = self.reactor.resume_flexibly(self.id, payload, step=step)
+        return result
 
     async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Async twin of :meth:`resume`."""
-        from ._actions import resume
-
-        return await resume(self.reactor, self.id, payload, step=step, strict=False)
+        result: Execution = await self.reactor.aresume_flexibly(self.id, payload, step=step)
+        return result
 
     def __repr__(self) -> str:
         return f"<Execution {self.reactor.__qualname__} {self.id} {self.status.value}>"
