@@ -164,7 +164,7 @@ async def _expire(run: Run, path: str) -> Execution:
     node = run.node_at(path)
     run.log("reactor.interrupt.timed_out", step=path)
     if node.decl.on_timeout is not NOTHING:
-        run.resolve(path, node.decl.on_timeout)
+        run.accept_payload(path, node.decl.on_timeout)
     else:
         del run.pending[path]
         prefix, _ = split(path)
@@ -350,7 +350,7 @@ async def resume(
             what=f"the payload of {path!r}",
             limit=get_config().max_payload_bytes,
         )
-        run.resolve(path, payload, tree)
+        run.accept_payload(path, payload, tree)
         try:
             if stored.status is Status.PAUSED:
                 await run.claim()

@@ -25,10 +25,11 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from . import _codec
-from ._body import Body, dump_body, load_body
+from ._body import Body, Trees, dump_body, load_body
 from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._frame import Failed, Frame, Scope
@@ -179,12 +180,12 @@ class Run:
             Body(
                 owner=self.owner,
                 inputs=self.inputs_tree,
-                results=self.trees,
+                results=Trees(self.trees),
                 done=self.done,
                 undo=self.undo_stack,
                 pending={p: v.stored() for p, v in self.pending.items()},
                 resolved=sorted(self.resolved),
-                frames=self.frame_trees,
+                frames=Trees(self.frame_trees),
                 element_failures=self.element_failures,
                 error=self.error,
                 halt_reason=self.stop_reason if self.stop is Stop.HALTED else None,
@@ -386,7 +387,7 @@ class Run:
         for path in body.resolved:
             if path not in self.resolved and path in body.results:
                 tree = body.results[path]
-                self.resolve(path, self._decode_result(path, tree), tree)
+                self.accept_payload(path, self._decode_result(path, tree), tree)
                 arrived = True
         for path, data in body.pending.items():
             if path in self.pending:
@@ -414,7 +415,7 @@ class Run:
             self.undo_stack.append(path)
         self.dirty = True
 
-    def resolve(self, path: str, payload: Any, tree: Any = NOTHING) -> None:
+    def accept_payload(self, path: str, payload: Any, tree: Any = NOTHING) -> None:
         """Make ``payload`` the result of the pending interrupt at ``path``."""
         if tree is NOTHING:
             tree = _codec.encode(payload, reactor=self.plan.name, execution_id=self.id, step=path)
@@ -449,7 +450,9 @@ class Run:
 
     def call_inline(self, call: Call, frame: Frame, kwargs: dict[str, Any]) -> Any:
         if not self.storage.durable:
-            return call_now(call, frame.instance, kwargs)
+            # call_now() inlined: steps are the hot path.
+            fn = call.fn
+            return fn(frame.instance, **kwargs) if call.method else fn(**kwargs)
         watchdog.arm(self)
         try:
             return call_now(call, frame.instance, kwargs)
@@ -489,19 +492,23 @@ class Run:
                     ready.append(dependent)
 
         if waiting:
-            scope = frame.scope
             await schedule(
                 ready,
-                lambda name: nodes[name].kind.run(self, frame, nodes[name]),
+                partial(self.run_node, frame),
                 settle,
                 limit=frame.max_concurrency,
-                stopping=lambda: self.stopping(scope),
+                stopping=partial(self.stopping, frame.scope),
                 counter=self,
             )
         if remaining == 0 and not self.stopping(frame.scope):
             returns = frame.plan.returns
             return True, (results[prefix + returns] if returns else None)
         return False, None
+
+    def run_node(self, frame: Frame, name: str) -> Coroutine[Any, Any, bool | None]:
+        """Run the node ``name`` of ``frame`` as its kind says."""
+        node = frame.plan.nodes[name]
+        return node.kind.run(self, frame, node)
 
     async def run_guarded(
         self,
@@ -627,7 +634,7 @@ class Run:
                     )
                     self.fail(frame, node, path, invalid, compensate=False)
                     return None
-                self.resolve(path, payload)
+                self.accept_payload(path, payload)
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
                 return True
         self.pending[path] = pending
@@ -644,7 +651,9 @@ class Run:
         if prefix in self.frame_trees:
             inputs = _codec.decode(self.frame_trees[prefix])
         else:
-            given = {b.param: self.binder.value(parent, b, prefix[:-1]) for b in node.child_inputs}
+            given = {
+                b.param: self.binder.argument(parent, b, prefix[:-1]) for b in node.child_inputs
+            }
             given.update(extra)
             inputs = validate_inputs(node.child, given, execution_id=self.id, step=prefix[:-1])
             self.frame_trees[prefix] = _codec.encode(
@@ -672,7 +681,7 @@ class Run:
 
     async def run_map(self, frame: Frame, node: Node, path: str) -> bool | None:
         assert node.over is not None
-        items = self.binder.value(frame, node.over, path)
+        items = self.binder.argument(frame, node.over, path)
         if not isinstance(items, list | tuple):
             raise ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
         decl = node.decl
@@ -720,7 +729,7 @@ class Run:
             launch,
             settle,
             limit=decl.max_concurrency,
-            stopping=lambda: self.stopping(frame.scope),
+            stopping=partial(self.stopping, frame.scope),
             counter=self,
         )
         if self.stopping(frame.scope) or todo:
@@ -796,13 +805,13 @@ class Run:
                 finally:
                     if heartbeat is not None:
                         heartbeat.stop()
-                if self.lost or await self._settle(complete):
+                if self.lost or await self.conclude(complete):
                     break
         finally:
             _live_runs.pop(self.id, None)
         return await self.snapshot_or_stored()
 
-    async def _settle(self, complete: bool) -> bool:
+    async def conclude(self, complete: bool) -> bool:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
         (payloads arrived while storing)."""
         stop = self.stop
@@ -904,7 +913,7 @@ class Run:
                     correlation_id=correlation_id,
                 )
                 return False
-            self.resolve(path, payload)
+            self.accept_payload(path, payload)
             self.log("reactor.interrupt.resumed", step=path, by="early_payload")
             return True
         return False

@@ -10,21 +10,11 @@ from typing import Any
 import attrs
 
 from . import _codec
+from ._body import StoredPending, Tree
 from ._plan import Node
 from ._records import PendingInterrupt
 
-__all__ = ["Pending", "StoredPending", "overdue", "schema_errors"]
-
-
-@attrs.define
-class StoredPending:
-    """A pending interrupt as the stored body keeps it (JSON keys as named here)."""
-
-    cid: str | None
-    request: Any
-    deadline: float | None
-    strategy: str
-    attempts_left: int | None
+__all__ = ["Pending", "overdue", "schema_errors"]
 
 
 @attrs.define
@@ -44,7 +34,7 @@ class Pending:
     path: str
     correlation_id: str | None
     request: Any
-    request_tree: Any
+    request_tree: Tree
     deadline: float | None
     strategy: str
     attempts_left: int | None

@@ -74,10 +74,10 @@ class Binder:
         """
         kwargs: dict[str, Any] = {}
         for b in call.bindings:
-            kwargs[b.param] = self.value(frame, b, path, attempt=attempt, own=own, error=error)
+            kwargs[b.param] = self.argument(frame, b, path, attempt=attempt, own=own, error=error)
         return kwargs
 
-    def value(
+    def argument(
         self,
         frame: Frame,
         b: Binding,

@@ -21,7 +21,7 @@ from ._sync import run_sync
 from .errors import DefinitionError, ExecutionNotFound
 from .storage import Storage
 
-__all__ = ["Reactor", "registry", "resolve"]
+__all__ = ["Reactor", "registered", "registry"]
 
 _registry: dict[str, type[Reactor]] = {}
 registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
@@ -33,7 +33,7 @@ _API_NAMES: frozenset[str] = frozenset()
 once the class exists)."""
 
 
-def resolve(name: str) -> type[Reactor]:
+def registered(name: str) -> type[Reactor]:
     """The reactor class registered as ``name``.
 
     Only classes already imported are found: stored data never chooses which module to

@@ -40,7 +40,7 @@ import structlog
 
 from ._codec import default_codec
 from ._config import configure
-from ._reactor import Reactor, resolve
+from ._reactor import Reactor, registered
 from ._records import Execution, FailureInfo
 from ._status import Status
 from .errors import ExecutionNotFound, PayloadInvalid, ReactorError
@@ -340,13 +340,13 @@ async def _class_of(storage: Storage, execution_id: str) -> type[Reactor]:
     stored = await storage.load(execution_id)
     if stored is None:
         raise ExecutionNotFound("no such execution", execution_id=execution_id)
-    return resolve(stored.reactor)
+    return registered(stored.reactor)
 
 
 def _reactor_class(target: str) -> type[Reactor]:
     """``module:Class`` (imported), or a registry name such as ``module.Class``."""
     if ":" not in target:
-        return resolve(target)
+        return registered(target)
     module_name, _, qualname = target.partition(":")
     found: Any = _import(module_name, "graph")
     for part in qualname.split("."):

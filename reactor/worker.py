@@ -30,7 +30,7 @@ import structlog
 from ._actions import expire_overdue, recover
 from ._config import get_config, storage_for
 from ._executor import suspend_all
-from ._reactor import Reactor, resolve
+from ._reactor import Reactor, registered
 from ._records import Execution
 from ._status import Status
 from .errors import ExecutionNotFound, ReactorError
@@ -248,7 +248,7 @@ class Worker:
                 # Read a while ago, and another worker got there first.
                 return False
             try:
-                cls = resolve(stored.reactor)
+                cls = registered(stored.reactor)
             except ExecutionNotFound as exc:
                 self._back_off(execution_id)
                 _log.warning("reactor.worker.reactor_unknown", **fields, error=exc.detail)
