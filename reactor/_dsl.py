@@ -13,6 +13,8 @@ from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 import attrs
 
+from ._retry import RetryPolicy
+
 __all__ = [
     "NOTHING",
     "Halt",
@@ -186,12 +188,7 @@ class StepDecl:
     name: str = ""
     wait_for: tuple[str, ...] = ()
     args: dict[str, Source] = attrs.Factory(dict)
-    retries: int = 0
-    backoff: str = "fixed"
-    base_delay: float = 0.0
-    max_delay: float | None = None
-    jitter: float = 0.0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    retry: RetryPolicy = attrs.Factory(RetryPolicy)
     timeout: float | None = None
     undo_fn: Callable[..., Any] | None = None
     compensate_fn: Callable[..., Any] | None = None
@@ -309,12 +306,14 @@ def step(
         return StepDecl(
             "step",
             fn,
-            retries=retries,
-            backoff=backoff,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            jitter=jitter,
-            retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            retry=RetryPolicy(
+                retries,
+                backoff,
+                base_delay,
+                max_delay,
+                jitter,
+                retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            ),
             timeout=timeout,
             **_step_options(wait_for, args),
         )

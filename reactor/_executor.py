@@ -533,7 +533,7 @@ class Run:
         call = node.call
         assert call is not None
         timeout = node.decl.timeout
-        retry = node.retry
+        retry = node.decl.retry
         attempt = 0
         log = self.log
         value: Any = None

@@ -18,7 +18,6 @@ import jsonschema
 
 from ._dsl import NOTHING, Halt, Input, Skip, Source, StepDecl
 from ._plan import KINDS, Binding, Call, Node, Plan
-from ._retry import RetryPolicy
 from .errors import DefinitionError
 
 __all__ = ["RESERVED_INPUT_NAMES", "compile_plan"]
@@ -251,24 +250,28 @@ def _check_options(name: str, decl: StepDecl) -> None:
     def bad(message: str) -> DefinitionError:
         return _fail(name, message, step)
 
-    if not isinstance(decl.retries, int) or isinstance(decl.retries, bool) or decl.retries < 0:
-        raise bad(f"retries must be an int >= 0, got {decl.retries!r}")
-    if decl.backoff not in _BACKOFFS:
-        raise bad(f"backoff must be one of {_BACKOFFS}, got {decl.backoff!r}")
-    for option in ("base_delay", "max_delay", "timeout"):
-        v = getattr(decl, option)
+    retry = decl.retry
+    if not isinstance(retry.retries, int) or isinstance(retry.retries, bool) or retry.retries < 0:
+        raise bad(f"retries must be an int >= 0, got {retry.retries!r}")
+    if retry.backoff not in _BACKOFFS:
+        raise bad(f"backoff must be one of {_BACKOFFS}, got {retry.backoff!r}")
+    for option, v in (
+        ("base_delay", retry.base_delay),
+        ("max_delay", retry.max_delay),
+        ("timeout", decl.timeout),
+    ):
         if v is None and option != "base_delay":
             continue
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
             raise bad(f"{option} must be a finite number >= 0, got {v!r}")
     if decl.timeout is not None and decl.timeout == 0:
         raise bad("timeout must be > 0")
-    if not isinstance(decl.jitter, int | float) or not 0 <= decl.jitter <= 1:
-        raise bad(f"jitter must be between 0 and 1, got {decl.jitter!r}")
-    if not decl.retry_on or not all(
-        isinstance(t, type) and issubclass(t, BaseException) for t in decl.retry_on
+    if not isinstance(retry.jitter, int | float) or not 0 <= retry.jitter <= 1:
+        raise bad(f"jitter must be between 0 and 1, got {retry.jitter!r}")
+    if not retry.retry_on or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in retry.retry_on
     ):
-        raise bad(f"retry_on must be exception types, got {decl.retry_on!r}")
+        raise bad(f"retry_on must be exception types, got {retry.retry_on!r}")
     if decl.strategy not in _STRATEGIES:
         raise bad(f"strategy must be one of {_STRATEGIES}, got {decl.strategy!r}")
     if decl.max_attempts is not None and (
@@ -340,20 +343,7 @@ def compile_plan(
         for dep in decl.wait_for:
             if dep not in decls:
                 raise _fail(label, f"wait_for names unknown step {dep!r}", step_name)
-        node = Node(
-            step_name,
-            decl,
-            KINDS[decl.kind],
-            (),
-            RetryPolicy(
-                decl.retries,
-                decl.backoff,
-                decl.base_delay,
-                decl.max_delay,
-                decl.jitter,
-                decl.retry_on,
-            ),
-        )
+        node = Node(step_name, decl, KINDS[decl.kind], ())
         deps: list[str] = list(decl.wait_for)
         node.kind.compile(compiler, node)
         sources = [

@@ -15,7 +15,6 @@ import attrs
 import jsonschema
 
 from ._dsl import NOTHING, Input, StepDecl
-from ._retry import RetryPolicy
 
 __all__ = [
     "KINDS",
@@ -220,7 +219,6 @@ class Node:
     decl: StepDecl
     kind: Kind
     deps: tuple[str, ...]
-    retry: RetryPolicy = attrs.Factory(RetryPolicy)
     dependents: tuple[str, ...] = ()
     #: Steps whose results the node reads (the rest of ``deps`` is ``wait_for`` ordering).
     data_deps: frozenset[str] = frozenset()
