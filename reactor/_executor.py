@@ -455,6 +455,8 @@ class Run:
                 "owner": self.owner,
                 "idempotency_key": self.idempotency_key,
                 "version": getattr(self.cls, "version", None),
+                # So that tools without the class (the CLI's show) can tell the result.
+                "returns": self.plan.returns,
             }
         )
 
