@@ -40,6 +40,7 @@ def reactor(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_pause_list_resume_show_in_subprocesses(shared: Storage, redis_url: str) -> None:
     ex = Approval.run(order_id=7)
     assert ex.paused

@@ -102,6 +102,7 @@ class ThreadedWorker:
             raise self._failure
 
 
+@pytest.mark.slow
 def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
     shared: Storage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
@@ -187,6 +188,7 @@ def test_two_workers_fire_200_due_timeouts_exactly_once(
         assert runs(execution_id, "book") == 1
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_recovered_from_its_checkpoint(shared: Storage) -> None:
     script = (
         "import reactor, apps.recovery\n"
@@ -334,6 +336,7 @@ async def _suspended_naps(execution_id: str, storage: Storage) -> None:
         await storage.aclose()
 
 
+@pytest.mark.slow
 def test_the_worker_command_checkpoints_the_step_in_flight_on_sigterm(
     shared: Storage,
 ) -> None:
