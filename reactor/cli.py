@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 done, 1 refused, 2 usage error.
+        The exit status: 0 done, 1 refused, 2 usage error, 130 interrupted, 141 the
+        output's reader went away.
     """
     parser = _parser()
     try:

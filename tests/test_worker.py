@@ -272,8 +272,10 @@ class WorkerProcess:
     """``python -m reactor worker`` in a subprocess, its stderr read line by line."""
 
     def __init__(self, url: str) -> None:
+        # --app: the worker imports no module named by stored data (DESIGN §9).
+        command = [sys.executable, "-m", "reactor", "--app", "apps.recovery", "worker"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker", "--poll-interval", "0.1"],
+            [*command, "--poll-interval", "0.1"],
             env=subprocess_env(url),
             stderr=subprocess.PIPE,
             text=True,
