@@ -322,3 +322,20 @@ def test_grace_cannot_be_negative(capsys: pytest.CaptureFixture[str]) -> None:
     assert Worker(grace=0).grace == 0
     assert main(["--redis", "redis://127.0.0.1:1", "worker", "--grace", "-1"]) == 2
     assert "must be at least 0" in capsys.readouterr().err
+
+
+def test_cancel_of_a_running_execution_leaves_the_lease_schedule(
+    shared: Storage, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    execution_id = uuid.uuid4().hex
+    asyncio.run(_suspended_lingering(execution_id, shared))
+    record = run_sync(shared.load(execution_id))
+    assert record is not None and record.status is Status.RUNNING
+
+    assert main(["--redis", redis_url, "--json", "cancel", execution_id]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["status"], document["reason"]) == ("cancelled", "cancelled")
+    # Finished: no lease to recover, so no worker runs `long`.
+    assert run_sync(Worker(storage=shared).run_once()) == 0
+    assert runs(execution_id, "long") == 0
+    assert Lingering.find(execution_id).results == {"first": "first"}
