@@ -214,7 +214,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
-    worker = command("worker", _worker, "fire active interrupt timeouts, recover crashed runs")
+    worker = command(
+        "worker", _worker, "fire active interrupt timeouts, recover crashed runs (needs --app)"
+    )
     worker.add_argument("--concurrency", type=_positive_int, default=4, metavar="N")
     worker.add_argument(
         "--poll-interval", type=float, default=0.2, metavar="S", help="seconds between polls"
@@ -286,7 +288,8 @@ def _add_common(parser: argparse.ArgumentParser, *, after_command: bool) -> None
         action="append",
         default=default([]),
         metavar="MODULE",
-        help="import this module first (repeatable)",
+        help="import this module, which defines reactors (repeatable); resume, undo and "
+        "worker need the reactor's, and no other module is ever imported",
     )
     parser.add_argument(
         "--json",
