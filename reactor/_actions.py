@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ from .errors import (
     NotPaused,
     NotPending,
     PayloadInvalid,
+    ReactorWarning,
     SerializationError,
     StorageError,
 )
@@ -60,6 +62,15 @@ async def start(
 ) -> Execution:
     """Validate ``inputs`` and run a new execution until it completes, fails or pauses."""
     values = validate_inputs(plan, inputs, execution_id=execution_id)
+    if storage.durable and plan.name.startswith("__main__."):
+        # Other processes import the script under its module name, never "__main__".
+        warnings.warn(
+            f"reactor {plan.name!r} is defined in a script run as __main__ and stores its "
+            "executions durably under that name, which no worker or CLI can import: set "
+            'name = "..." on the class',
+            ReactorWarning,
+            stacklevel=2,
+        )
     new_id = execution_id or uuid.uuid4().hex
     if idempotency_key is not None:
         holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)

@@ -62,6 +62,8 @@ class Body:
         undo_request: Reason of a requested cancel-with-undo the owner must carry out.
         idempotency_key: The key the execution was started with.
         version: The reactor class's ``version`` when the execution started.
+        returns: The step whose result is the execution's result (so that tools without
+            the class, such as the CLI's ``show``, can tell it).
     """
 
     owner: str
@@ -78,6 +80,7 @@ class Body:
     undo_request: str | None = None
     idempotency_key: str | None = None
     version: Tree = Tree(None)
+    returns: str | None = None
 
 
 _converter = cattrs.Converter()

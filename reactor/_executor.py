@@ -194,6 +194,7 @@ class Run:
                 else None,
                 idempotency_key=self.idempotency_key,
                 version=self.plan.version,
+                returns=self.plan.returns,
             )
         )
 

@@ -224,8 +224,12 @@ class Reactor(metaclass=ReactorMeta):
         Raises:
             PayloadInvalid: the payload fails the schema; one attempt is used, and the
                 last one cancels the execution (undoing its steps) -- ``attempts_left``.
-            ExecutionNotFound, NotPaused, NotPending, AmbiguousStep, AlreadyResumed,
-            InterruptTimeout: see their docs.
+            ExecutionNotFound: no execution of this reactor has that id.
+            NotPaused: the execution is not paused.
+            NotPending: ``step`` is not a pending interrupt.
+            AmbiguousStep: ``step`` was left out while several interrupts are pending.
+            AlreadyResumed: another resume of the interrupt was accepted first.
+            InterruptTimeout: the interrupt's deadline passed (the execution failed).
         """
         return run_sync(cls.aresume(execution_id, payload, step=step))
 

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ._status import Status
+from .errors import ExecutionFailed, _StepTraceback
 
 __all__ = [
     "Context",
@@ -159,6 +160,39 @@ class Execution:
     def halted(self) -> bool:
         """Whether a step returned ``Halt``."""
         return self.status is Status.HALTED
+
+    def raise_for_status(self) -> Execution:
+        """Raise :class:`~reactor.errors.ExecutionFailed` if the execution failed.
+
+        Only ``FAILED`` raises: a paused, running, completed, halted or cancelled
+        execution is returned unchanged, so the call chains
+        (``ex = Checkout.run(...).raise_for_status()``). Halting and cancelling are
+        outcomes someone chose; check :attr:`halted` or :attr:`cancelled` for them.
+
+        Returns:
+            This execution.
+
+        Raises:
+            ExecutionFailed: the status is ``FAILED``; it carries :attr:`error` as
+                ``failure``, and the step's traceback (when stored) as its cause.
+        """
+        if self.status is not Status.FAILED:
+            return self
+        failure = self.error or FailureInfo(step=None, message="no failure recorded", type="")
+        what = f"{failure.type}: {failure.message}" if failure.type else failure.message
+        message = f"the execution failed: {what}"
+        if failure.rollback_failures:
+            message += f" ({len(failure.rollback_failures)} rollback hook(s) failed too)"
+        error = ExecutionFailed(
+            message,
+            failure=failure,
+            reactor=self.reactor.name,
+            execution_id=self.id,
+            step=failure.step,
+        )
+        if failure.traceback:
+            raise error from _StepTraceback(failure.traceback)
+        raise error
 
     def resume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Flexible resume: an invalid payload returns the still-paused execution with

@@ -67,10 +67,20 @@ class Worker:
         poll_interval: Seconds between polls when there is nothing to do; an active
             timeout fires at most about this long after its deadline.
         batch: Ids read from a schedule at once; the worker hands them out as slots free.
+        grace: On stop, the most seconds :meth:`run` waits for the steps in flight;
+            ``None`` (the default) waits for them however long they take. Actions still
+            in progress then are listed in :attr:`abandoned` and left running.
+
+    Attributes:
+        abandoned: Ids of the executions whose actions were still in progress when
+            :meth:`run` returned after its ``grace`` period (empty otherwise). Their
+            steps should be stopped with the process (``reactor worker`` exits at once);
+            their leases then run out and a worker recovers them from their last
+            checkpoint.
 
     Raises:
-        ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` is
-            negative.
+        ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` or
+            ``grace`` is negative.
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class Worker:
         concurrency: int = 4,
         poll_interval: float = 0.2,
         batch: int = 100,
+        grace: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
@@ -87,10 +98,14 @@ class Worker:
             raise ValueError(f"batch must be at least 1, not {batch!r}")
         if poll_interval < 0:
             raise ValueError(f"poll_interval cannot be negative, not {poll_interval!r}")
+        if grace is not None and not grace >= 0:
+            raise ValueError(f"grace cannot be negative, not {grace!r}")
         self._storage = storage
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.batch = batch
+        self.grace = grace
+        self.abandoned: list[str] = []
         self._in_hand: dict[str, asyncio.Task[bool]] = {}
         # id -> (monotonic time before which it is left alone, delay used)
         self._backoff: dict[str, tuple[float, float]] = {}
@@ -143,8 +158,9 @@ class Worker:
         On stop it takes no more work, asks the runs of its own actions to stop after
         their steps in flight (:func:`reactor._executor.suspend_all`: they checkpoint with
         an expired lease, so another worker continues them at once), waits for its
-        actions to end, and returns. A storage error while polling is logged and the
-        poll retried after ``poll_interval``.
+        actions to end -- at most ``grace`` seconds, after which it lists the rest in
+        :attr:`abandoned` -- and returns. A storage error while polling is logged and
+        the poll retried after ``poll_interval``.
 
         Args:
             stop: Set it to make the worker stop.
@@ -179,9 +195,17 @@ class Worker:
             stopping.cancel()
             # Only this worker's runs: another worker may share the process.
             suspended = suspend_all(self._in_hand)
-            in_hand = list(self._in_hand.values())
+            in_hand = dict(self._in_hand)
             _log.info("reactor.worker.stopping", in_hand=len(in_hand), suspended=suspended)
-            await asyncio.gather(*in_hand, return_exceptions=True)
+            late: AbstractSet[asyncio.Task[bool]] = set()
+            if in_hand:
+                # _act never raises, so there is no exception to collect.
+                _, late = await asyncio.wait(in_hand.values(), timeout=self.grace)
+            self.abandoned = [key for key, task in in_hand.items() if task in late]
+            if self.abandoned:
+                _log.warning(
+                    "reactor.worker.abandoned", grace=self.grace, execution_ids=self.abandoned
+                )
             _log.info("reactor.worker.stopped")
 
     # ---------------------------------------------------------------- internals

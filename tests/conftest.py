@@ -10,6 +10,11 @@
 ``async def`` tests are supported without pytest-asyncio: each runs on a fresh event
 loop, and the storages it received are closed on that loop afterwards (RedisStorage
 keeps one client per loop, which must be closed on the loop it ran on).
+
+Markers are applied here, so ``pytest -m "not redis"`` runs on a machine without
+redis-server: ``redis`` on every test that uses ``redis_server`` (directly or through
+``redis_url``, ``shared``, ...) or the ``redis`` parameter of ``storage`` or
+``reactor_backend``. ``slow`` is set by hand on tests that take a second or more.
 """
 
 from __future__ import annotations
@@ -31,6 +36,20 @@ import redis
 from reactor import configure, get_config
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
+
+# Parametrized fixtures whose "redis" parameter looks the server up at run time (so it
+# is not in the test's fixture closure).
+_REDIS_PARAMETRIZED = ("storage", "reactor_backend")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        chosen = params.params if params is not None else {}
+        if "redis_server" in getattr(item, "fixturenames", ()) or any(
+            chosen.get(name) == "redis" for name in _REDIS_PARAMETRIZED
+        ):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.hookimpl(tryfirst=True)
