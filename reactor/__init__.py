@@ -44,7 +44,7 @@ from ._dsl import (
     value,
 )
 from ._reactor import Reactor, registry
-from ._records import Context, Execution, FailureInfo, PendingInterrupt, RollbackFailure
+from ._records import Context, Execution, PendingInterrupt
 from ._status import Status
 from .errors import (
     AlreadyResumed,
@@ -54,6 +54,7 @@ from .errors import (
     DefinitionError,
     ExecutionFailed,
     ExecutionNotFound,
+    FailureInfo,
     InputInvalid,
     InterruptTimeout,
     NotPaused,
@@ -61,6 +62,7 @@ from .errors import (
     PayloadInvalid,
     ReactorError,
     ReactorWarning,
+    RollbackFailure,
     SerializationError,
     StorageError,
 )

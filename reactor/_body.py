@@ -13,7 +13,7 @@ import attrs
 import cattrs
 
 from . import _codec
-from ._records import FailureInfo
+from .errors import FailureInfo
 
 __all__ = ["Body", "StoredPending", "Tree", "Trees", "dump_body", "load_body"]
 

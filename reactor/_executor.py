@@ -39,7 +39,7 @@ from ._lease import Heartbeat, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
-from ._records import Execution, FailureInfo, PendingInterrupt, RollbackFailure
+from ._records import Execution, PendingInterrupt
 from ._retry import cas_retry
 from ._saga import outcome, roll_back
 from ._scheduler import schedule
@@ -48,8 +48,10 @@ from .errors import (
     CorrelationConflict,
     DefinitionChanged,
     ExecutionNotFound,
+    FailureInfo,
     InputInvalid,
     PayloadInvalid,
+    RollbackFailure,
     SerializationError,
     StorageError,
 )

@@ -9,50 +9,9 @@ from typing import Any
 import attrs
 
 from ._status import Status
-from .errors import ExecutionFailed, _StepTraceback
+from .errors import ExecutionFailed, FailureInfo, _StepTraceback
 
-__all__ = [
-    "Context",
-    "Execution",
-    "FailureInfo",
-    "PendingInterrupt",
-    "RollbackFailure",
-]
-
-
-@attrs.frozen
-class RollbackFailure:
-    """A ``compensate`` or ``undo`` that raised during rollback (the rollback went on).
-
-    Attributes:
-        step: Path of the step whose hook failed.
-        kind: ``"compensate"`` or ``"undo"``.
-        message: ``"ExceptionType: message"`` of what it raised.
-    """
-
-    step: str
-    kind: str
-    message: str
-
-
-@attrs.frozen
-class FailureInfo:
-    """Why an execution failed.
-
-    Attributes:
-        step: Path of the step that failed (``"payment.charge"`` inside a child), or
-            ``None`` when the failure is not a step's (e.g. an undo request's rollback).
-        message: The exception's message.
-        type: The exception's class name, e.g. ``"ValueError"`` or ``"InterruptTimeout"``.
-        traceback: The formatted traceback, when there is one.
-        rollback_failures: Hooks that failed while rolling back.
-    """
-
-    step: str | None
-    message: str
-    type: str
-    traceback: str | None = None
-    rollback_failures: list[RollbackFailure] = attrs.Factory(list)
+__all__ = ["Context", "Execution", "PendingInterrupt"]
 
 
 @attrs.frozen

@@ -15,8 +15,7 @@ import attrs
 
 from ._frame import Failed
 from ._paths import map_group
-from ._records import FailureInfo, RollbackFailure
-from .errors import ReactorError
+from .errors import FailureInfo, ReactorError, RollbackFailure
 
 __all__ = ["CallHook", "failure", "outcome", "roll_back", "undo_order"]
 

@@ -49,11 +49,12 @@ import structlog
 from ._codec import default_codec
 from ._config import configure
 from ._reactor import Reactor, registry
-from ._records import Execution, FailureInfo
+from ._records import Execution
 from ._status import Status
 from .errors import (
     DefinitionChanged,
     ExecutionNotFound,
+    FailureInfo,
     NotPaused,
     PayloadInvalid,
     ReactorError,

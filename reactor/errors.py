@@ -27,10 +27,9 @@ appear in its message::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._records import FailureInfo
+import attrs
 
 __all__ = [
     "AlreadyResumed",
@@ -40,6 +39,7 @@ __all__ = [
     "DefinitionError",
     "ExecutionFailed",
     "ExecutionNotFound",
+    "FailureInfo",
     "InputInvalid",
     "InterruptTimeout",
     "NotPaused",
@@ -47,9 +47,45 @@ __all__ = [
     "PayloadInvalid",
     "ReactorError",
     "ReactorWarning",
+    "RollbackFailure",
     "SerializationError",
     "StorageError",
 ]
+
+
+@attrs.frozen
+class RollbackFailure:
+    """A ``compensate`` or ``undo`` that raised during rollback (the rollback went on).
+
+    Attributes:
+        step: Path of the step whose hook failed.
+        kind: ``"compensate"`` or ``"undo"``.
+        message: ``"ExceptionType: message"`` of what it raised.
+    """
+
+    step: str
+    kind: str
+    message: str
+
+
+@attrs.frozen
+class FailureInfo:
+    """Why an execution failed.
+
+    Attributes:
+        step: Path of the step that failed (``"payment.charge"`` inside a child), or
+            ``None`` when the failure is not a step's (e.g. an undo request's rollback).
+        message: The exception's message.
+        type: The exception's class name, e.g. ``"ValueError"`` or ``"InterruptTimeout"``.
+        traceback: The formatted traceback, when there is one.
+        rollback_failures: Hooks that failed while rolling back.
+    """
+
+    step: str | None
+    message: str
+    type: str
+    traceback: str | None = None
+    rollback_failures: list[RollbackFailure] = attrs.Factory(list)
 
 
 class ReactorError(Exception):
