@@ -500,9 +500,14 @@ class Run:
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
+        envelope = self.envelope(lease_expires)
+        # The store stamps the lease in its own clock: it is sent as a length.
+        lease = envelope.lease_expires
         async with self._serialized(locked):
             stored = await self.storage.write(
-                self.envelope(lease_expires), expected_version=self.version
+                envelope,
+                expected_version=self.version,
+                lease_seconds=None if lease is None else max(0.0, lease - settings.clock()),
             )
         self.version = stored.version
         self.updated_at = stored.updated_at
@@ -1318,9 +1323,9 @@ class Run:
         if self.dirty or self.version == 0:
             await self.store(locked=locked)
             return
-        lease = settings.clock() + settings.lease_seconds
+        lease = settings.lease_seconds
         async with self._serialized(locked):
-            touched = await self.storage.touch(self.id, version=self.version, lease_expires=lease)
+            touched = await self.storage.touch(self.id, version=self.version, lease_seconds=lease)
         if not touched:
             self.merge(await self.storage.load(self.id))
 
