@@ -379,10 +379,10 @@ LIST = """
 -- ARGV[8+i]   the status KEYS[i] indexes
 --
 -- Reply: {{{execution id, hash as field/value list}, ...}, next score, next id}: the
--- page, newest first, and the cursor where the next call goes on ("" and "" when every
--- index was read to its end). The page is short when an index's window ran out first:
--- entries past it may sort before the next entry of another index, so the call stops
--- there and the caller goes on from the cursor.
+-- page, newest first, and the cursor where the next call goes on ("" and "" when no
+-- entry is left after the page). The page is short when an index's window ran out
+-- first: entries past it may sort before the next entry of another index, so the call
+-- stops there and the caller goes on from the cursor.
 --
 -- The order is Redis's own: score descending, then member bytes descending. An entry
 -- is stale when its execution expired, or when the id was reused after expiry by an
@@ -455,20 +455,26 @@ table.sort(candidates, function(a, b)
   return bytes_less(b.id, a.id)
 end)
 
-local found = {}
-for n, candidate in ipairs(candidates) do
+-- Once the page is full, the entries left in the windows are still read (and swept) to
+-- tell whether another page exists: the last page comes with no cursor.
+local found, full_at = {}, nil
+for _, candidate in ipairs(candidates) do
   local key = execution_head .. candidate.id .. execution_tail
   local stored = redis.call('HMGET', key, 'status', 'reactor')
   if stored[1] == candidate.status and (not by_reactor or stored[2] == reactor) then
+    if full_at then
+      return {found, full_at.score, full_at.id}
+    end
     table.insert(found, {candidate.id, redis.call('HGETALL', key)})
+    if #found == limit then
+      full_at = candidate
+    end
   else
     redis.call('ZREM', candidate.key, candidate.id)
   end
-  if candidate.last or (#found == limit and n < #candidates) then
-    return {found, candidate.score, candidate.id}
-  end
-  if #found == limit then
-    break
+  if candidate.last then
+    local at = full_at or candidate
+    return {found, at.score, at.id}
   end
 end
 return {found, '', ''}
