@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 import redis
 
+import reactor.storage.redis
 from reactor._status import Status
 from reactor.errors import StorageError
 from reactor.storage import RedisStorage
@@ -23,10 +24,15 @@ from faults import Proxy, RedisServer
 pytestmark = pytest.mark.redis
 
 
+TIMEOUT = 0.5
+"""The default socket timeout during these tests (5 s would make them slow)."""
+
+
 @pytest.fixture
-def through_proxy(proxy: Proxy) -> RedisStorage:
-    """A storage whose every connection goes through ``proxy`` (short socket timeout)."""
-    return RedisStorage.from_url(proxy.url, prefix="test", socket_timeout=0.5)
+def through_proxy(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> RedisStorage:
+    """A storage whose every connection goes through ``proxy``, with default timeouts."""
+    monkeypatch.setattr(reactor.storage.redis, "DEFAULT_TIMEOUT", TIMEOUT)
+    return RedisStorage.from_url(proxy.url, prefix="test")
 
 
 @pytest.fixture
@@ -149,7 +155,7 @@ async def test_a_redis_restart_is_invisible_to_the_next_call(aof_redis: RedisSer
 async def test_a_stalled_link_fails_a_call_within_the_socket_timeout(
     through_proxy: RedisStorage, proxy: Proxy
 ) -> None:
-    storage = through_proxy  # socket_timeout=0.5
+    storage = through_proxy
     await create(storage, "e1")
 
     proxy.stall()
@@ -160,7 +166,7 @@ async def test_a_stalled_link_fails_a_call_within_the_socket_timeout(
                 # The guard only turns a hang into a failure of this test.
                 await asyncio.wait_for(call, 10)
             # One send and one resend, each failing after the timeout.
-            assert time.monotonic() - started < 2 * 0.5 + 1
+            assert time.monotonic() - started < 2 * TIMEOUT + 1
     finally:
         proxy.resume()
     assert (await storage.load("e1")) is not None
