@@ -200,22 +200,13 @@ class Run:
             )
         )
 
-    def envelope(self, lease_expires: float | None = None) -> StoredExecution:
+    def envelope(self) -> StoredExecution:
         paused = self.status is Status.PAUSED
         deadlines = [
             p.deadline
             for p in self.pending.values()
             if p.deadline is not None and p.strategy == "active"
         ]
-        lease = (
-            (
-                lease_expires
-                if lease_expires is not None
-                else get_config().clock() + get_config().lease_seconds
-            )
-            if self.status is Status.RUNNING and self.storage.durable
-            else None
-        )
         return StoredExecution(
             id=self.id,
             reactor=self.plan.name,
@@ -226,25 +217,29 @@ class Run:
                 p.correlation_id for p in self.pending.values() if p.correlation_id is not None
             ),
             deadline=min(deadlines) if paused and deadlines else None,
-            lease_expires=lease,
             reason=self.reason,
             created_at=self.created_at,
         )
 
-    async def write(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
+    async def write(self, *, lease_seconds: float | None = None, locked: bool = True) -> None:
         """One compare-and-set write of the current state.
 
         Args:
-            lease_expires: The lease to store while running (default: a full lease).
+            lease_seconds: The lease to hold while running, from now in the store's clock
+                (default: a full lease; ``0``: expired at once).
             locked: Serialize with the heartbeat task; the watchdog thread, which runs
                 only while the loop is blocked, passes ``False``.
 
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
+        if lease_seconds is None:
+            lease_seconds = get_config().lease_seconds
         async with self._serialized(locked):
             stored = await self.storage.write(
-                self.envelope(lease_expires), expected_version=self.version
+                self.envelope(),
+                expected_version=self.version,
+                lease_seconds=lease_seconds if self.status is Status.RUNNING else None,
             )
         self.version = stored.version
         self.updated_at = stored.updated_at
@@ -356,7 +351,7 @@ class Run:
             self.frames[prefix] = frame
         return frame
 
-    async def store(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
+    async def store(self, *, lease_seconds: float | None = None, locked: bool = True) -> None:
         """Write the state, absorbing what other writers did in between.
 
         On a conflict, payloads delivered to pending interrupts are merged in, a
@@ -365,7 +360,7 @@ class Run:
         """
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
             try:
-                await self.write(lease_expires=lease_expires, locked=locked)
+                await self.write(lease_seconds=lease_seconds, locked=locked)
                 return
             except WriteConflict as conflict:
                 self.merge(conflict.current)
@@ -833,7 +828,7 @@ class Run:
         elif stop is Stop.SUSPENDED and not complete:
             # Work remains: checkpoint with an expired lease so any worker picks it up at once.
             self.status = Status.RUNNING
-            await self.store(lease_expires=get_config().clock())
+            await self.store(lease_seconds=0)
             self.log("reactor.execution.suspended")
         elif complete:
             await self.finish(Status.COMPLETED)
@@ -937,9 +932,9 @@ class Run:
         if self.dirty or self.version == 0:
             await self.store(locked=locked)
             return
-        lease = get_config().clock() + get_config().lease_seconds
+        lease = get_config().lease_seconds
         async with self._serialized(locked):
-            touched = await self.storage.touch(self.id, version=self.version, lease_expires=lease)
+            touched = await self.storage.touch(self.id, version=self.version, lease_seconds=lease)
         if not touched:
             self.merge(await self.storage.load(self.id))
 

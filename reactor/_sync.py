@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ._invoke import INLINE_ALLOWED
+from .storage._base import register_loop_owner
 
 __all__ = ["close_with_loop", "owns_running_loop", "run_sync"]
 
@@ -45,6 +46,10 @@ def close_with_loop(finalize: Callable[[], Awaitable[object]]) -> None:
     holder: _Holder | None = getattr(_local, "holder", None)
     if holder is not None and owns_running_loop():
         holder.finalizers.append(finalize)
+
+
+# Storage binds clients to event loops without knowing this layer: it tells us.
+register_loop_owner(close_with_loop)
 
 
 _local = threading.local()

@@ -245,8 +245,10 @@ class Worker:
 
     async def _read(self, job: _Job, blocked: AbstractSet[str], limit: int) -> list[str]:
         """Some ids from the schedule of ``job``, chosen at random among ``limit``."""
-        source = self.storage.due if job is _Job.TIMEOUT else self.storage.expired_leases
-        ids = await source(get_config().clock(), limit=limit)
+        if job is _Job.TIMEOUT:
+            ids = await self.storage.due(get_config().clock(), limit=limit)
+        else:
+            ids = await self.storage.expired_leases(limit=limit)
         fresh = [execution_id for execution_id in dict.fromkeys(ids) if execution_id not in blocked]
         # All of them are overdue. Workers reading the same batch would race for the
         # same executions; each taking a few at random, and reading again once they are

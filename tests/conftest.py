@@ -3,6 +3,12 @@
 - ``redis_server`` (session): a private ``redis-server`` on a free port, never the
   shared 6379, with persistence off; ``.kill()``/``.restart()`` drive fault tests.
 - ``redis_url``: that server's URL, flushed before each test.
+- ``aof_redis``: a ``redis-server`` of the test's own with AOF on (every write fsynced),
+  so ``.kill()`` (SIGKILL) then ``.restart()`` keeps the data.
+- ``proxy``: a :class:`faults.Proxy` in front of the suite's server (flushed), to stall
+  and cut the link; point a storage at ``proxy.url``.
+- ``calls``: a :class:`faults.Calls` on the suite's server, counting calls made in any
+  process. See :mod:`faults` for the whole fault-injection kit.
 - ``storage``: a fresh :class:`MemoryStorage` or :class:`RedisStorage`, parametrized
   with ids ``memory`` and ``redis``; a module may override ``storage_options`` (keyword
   arguments for the constructor, e.g. a fake ``clock``).
@@ -22,10 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ import redis
 from reactor import configure, get_config
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
+
+from faults import Calls, Proxy, RedisServer
 
 # Parametrized fixtures whose "redis" parameter looks the server up at run time (so it
 # is not in the test's fixture closure).
@@ -70,56 +74,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-class RedisServer:
-    """A ``redis-server`` process this test session owns."""
-
-    def __init__(self, directory: Path) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            pytest.fail("redis-server is not on PATH; install it (apt-get install redis-server)")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        assert self.port != 6379, "the shared Redis on 6379 must not be touched"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._command = [
-            executable,
-            *("--port", str(self.port), "--bind", "127.0.0.1"),
-            *("--save", "", "--appendonly", "no"),
-            *("--dir", str(directory), "--logfile", str(directory / "redis.log")),
-        ]
-        self._log = directory / "redis.log"
-        self._process = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(self._command)
-        deadline = time.monotonic() + 10
-        with redis.Redis(port=self.port) as client:
-            while True:
-                try:
-                    client.ping()
-                    return process
-                except redis.ConnectionError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        process.kill()
-                        log = self._log.read_text() if self._log.exists() else ""
-                        pytest.fail(f"redis-server did not start on port {self.port}:\n{log}")
-                    time.sleep(0.02)
-
-    def kill(self) -> None:
-        """Kill the server abruptly (SIGKILL), as a crash would."""
-        self._process.kill()
-        self._process.wait()
-
-    def restart(self) -> None:
-        """Start the server again on the same port (empty: nothing is persisted)."""
-        self._process = self._start()
-
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait()
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
@@ -132,6 +86,27 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path, aof=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[Proxy]:
+    proxy = Proxy(redis_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def calls(redis_url: str) -> Iterator[Calls]:
+    counts = Calls(redis_url)
+    yield counts
+    counts.close()
 
 
 @pytest.fixture

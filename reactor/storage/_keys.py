@@ -32,6 +32,7 @@ __all__ = [
     "LEASES",
     "REACTOR_STATUS",
     "STATUS",
+    "TAKEN",
     "Keys",
 ]
 
@@ -57,7 +58,12 @@ IDEMPOTENCY = "{prefix}:idem:{reactor}:{key}"
 """String: id of the execution an idempotency key is bound to; expires after ``retention``."""
 
 EARLY = "{prefix}:early:{reactor}:{correlation_id}"
-"""String: a payload that arrived before any execution waited on it; expires after its ttl."""
+"""Hash (``payload``, ``token``): a payload that arrived before any execution waited on it,
+and the token of the call that stored it; expires after its ttl."""
+
+TAKEN = "{prefix}:taken:{reactor}:{token}:{correlation_id}"
+"""String: the early payload the ``take_early`` call named ``token`` took, so the same call
+sent again gets it too; expires after :data:`~reactor.storage._base.TAKEN_TTL`."""
 
 # Stands for the variable part of a template when it is split into a head and a tail
 # for the Lua scripts; it cannot occur in a template or a prefix meant for Redis keys.
@@ -119,6 +125,15 @@ class Keys:
     def idempotency(self, reactor: str, key: str) -> str:
         """Key binding idempotency ``key`` of ``reactor`` to an execution id."""
         return IDEMPOTENCY.format(prefix=self.prefix, reactor=_segment(reactor), key=key)
+
+    def taken(self, reactor: str, correlation_id: str, token: str) -> str:
+        """Key of what the ``take_early`` call named ``token`` took for ``correlation_id``."""
+        return TAKEN.format(
+            prefix=self.prefix,
+            reactor=_segment(reactor),
+            token=urllib.parse.quote(token, safe=""),
+            correlation_id=correlation_id,
+        )
 
     def early(self, reactor: str, correlation_id: str) -> str:
         """Key of the early payload waiting for ``correlation_id`` of ``reactor``."""

@@ -17,16 +17,18 @@ import redis.exceptions
 from redis.asyncio.connection import parse_url
 
 from .._status import Status
-from .._sync import close_with_loop
 from ..errors import StorageError
 from . import _lua
 from ._base import (
     DEFAULT_RETENTION,
+    TAKEN_TTL,
     CorrelationTaken,
     EarlyPayloadWaiting,
     Storage,
     StoredExecution,
     WriteConflict,
+    bound_to_running_loop,
+    new_token,
 )
 from ._keys import Keys
 
@@ -41,6 +43,17 @@ _json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_asc
 
 _MAX_CONNECTIONS = 10_000
 """Connections one event loop's client may open (redis-server's default maxclients)."""
+
+DEFAULT_TIMEOUT = 5.0
+"""Seconds a socket read or write, and a connect, may take by default: a stalled link
+fails the call (which is then sent once more) instead of hanging it."""
+
+LIST_WINDOW = 256
+"""Most index entries one ``LIST`` script call reads in all: keeps each call far below
+a millisecond's work or so, however many stale entries a backlog holds."""
+
+_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+"""Failures of the link, not of the command: the command is sent once more."""
 
 
 Arg: TypeAlias = str | int | float
@@ -64,16 +77,21 @@ _RESERVE_IDEMPOTENCY_KEY = _Script(_lua.RESERVE_IDEMPOTENCY_KEY)
 _PUT_EARLY = _Script(_lua.PUT_EARLY)
 _TAKE_EARLY = _Script(_lua.TAKE_EARLY)
 _LIST = _Script(_lua.LIST)
+_EXPIRED_LEASES = _Script(_lua.EXPIRED_LEASES)
 
 
 class _Client:
     """The redis-py client of one event loop.
 
-    Scripts go to a pooled connection as one ``EVALSHA`` each, without redis-py's generic
-    command path: its retry wrapper, metrics hooks and reply callbacks cost about 30 µs
-    per call here, a sixth of a whole round trip, for nothing a script reply needs.
-    Retrying is not wanted either: a write whose reply was lost must surface (its
-    compare-and-set makes the caller's next write find out what happened).
+    Commands go to a pooled connection as one packed command each, without redis-py's
+    generic command path: its retry wrapper, metrics hooks and reply callbacks cost about
+    30 µs per call here, a sixth of a whole round trip, for nothing these replies need.
+
+    A command that fails on the link (a connection the server closed or restarted
+    behind, a dropped or stalled link) is sent once more on a fresh connection; only a
+    second failure surfaces. Every script is safe to send twice: reads and lease
+    stamps are repeatable, and writes carry a token by which they recognise their own
+    effect when the first send was applied but its reply lost.
     """
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
@@ -82,23 +100,51 @@ class _Client:
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
+        return await self.send(script, "EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def send(self, script: _Script | None, *command: Arg) -> Any:
+        """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
+        fresh connection if the link fails."""
         pool = self.redis.connection_pool
-        # Typed loosely in redis-py because of a deprecation wrapper for old arguments.
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = await _checkout(pool)
         try:
+            packed_command = connection.pack_command(*command)
             try:
-                return await _call(connection, "EVALSHA", script.sha, len(keys), *keys, *args)
-            except redis.exceptions.NoScriptError:
-                await _call(connection, "SCRIPT", "LOAD", script.text)
-                return await _call(connection, "EVALSHA", script.sha, len(keys), *keys, *args)
+                return await _reply(connection, script, packed_command)
+            except _TRANSIENT:
+                # A new socket (the next send connects again): the old one might still
+                # deliver the first send's reply, which must not pass for the second's.
+                await connection.disconnect()
+                return await _reply(connection, script, packed_command)
         finally:
             await pool.release(connection)
 
 
-async def _call(connection: redis.asyncio.Connection, *command: Arg) -> Any:
+async def _checkout(pool: redis.asyncio.ConnectionPool) -> redis.asyncio.Connection:
+    """A connected connection from ``pool``; a failure to connect is tried once more."""
+    # Typed loosely in redis-py because of a deprecation wrapper for old arguments.
+    connection: redis.asyncio.Connection
+    try:
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    except _TRANSIENT:
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    return connection
+
+
+async def _reply(connection: redis.asyncio.Connection, script: _Script | None, packed: Any) -> Any:
+    try:
+        return await _call(connection, packed)
+    except redis.exceptions.NoScriptError:
+        if script is None:
+            raise
+        await _call(connection, connection.pack_command("SCRIPT", "LOAD", script.text))
+        return await _call(connection, packed)
+
+
+async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
     # On failure or cancellation, send and read disconnect the connection themselves, so
     # a reply left unread cannot be taken for the next command's.
-    await connection.send_packed_command(connection.pack_command(*command))
+    await connection.send_packed_command(packed)
     return await connection.read_response()
 
 
@@ -109,6 +155,12 @@ class RedisStorage(Storage):
     atomic however many processes share the database. (A script the server does not
     know yet, after a restart for instance, costs two more trips the first time.) See
     :mod:`reactor.storage._keys` for the key layout.
+
+    Transient connection errors are invisible: a call that fails on the link is sent
+    once more on a fresh connection, and every write recognises its own applied copy
+    (see :class:`~reactor.storage.Storage`). Reads and writes on a socket, and connects,
+    always have a timeout, so a stalled link fails a call (after its one resend) within
+    about twice ``socket_timeout`` rather than hanging it.
 
     One instance may be used from several threads and event loops at once: it keeps
     one redis-py client per running event loop, created on first use. Call
@@ -122,13 +174,18 @@ class RedisStorage(Storage):
         prefix: First segment of every key.
         retention: Seconds a finished execution is kept.
         clock: Source of unix time for ``created_at``/``updated_at`` (tests may pass a
-            fake clock). Expiry runs on the Redis server's clock.
+            fake clock). Expiry and leases run on the Redis server's clock.
+        socket_timeout: Seconds a read or write on a connection may take. Default: the
+            URL's ``socket_timeout`` (or the factory client's), else 5.
+        connect_timeout: Seconds connecting may take. Default: the URL's
+            ``socket_connect_timeout`` (or the factory client's), else 5.
 
     Attributes:
         keys: The names of the keys this storage uses.
 
     Raises:
-        ValueError: The URL is not a valid Redis URL, or ``retention`` is not positive.
+        ValueError: The URL is not a valid Redis URL, or ``retention`` or a timeout is
+            not positive.
     """
 
     durable = True
@@ -140,12 +197,24 @@ class RedisStorage(Storage):
         prefix: str = "reactor",
         retention: float = DEFAULT_RETENTION,
         clock: Callable[[], float] = time.time,
+        socket_timeout: float | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         if retention <= 0:
             raise ValueError(f"retention must be positive, not {retention!r}")
+        timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
         if isinstance(url_or_factory, str):
             # Fail here rather than on first use, which may be far from the mistake.
-            parse_url(url_or_factory)
+            options = parse_url(url_or_factory)
+            for name, given in timeouts.items():
+                in_url = options.get(name)
+                if given is None and isinstance(in_url, int | float):
+                    timeouts[name] = in_url
+        for name, value in timeouts.items():
+            # A zero or negative timeout would mean none to redis-py: a hang on a stall.
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, not {value!r}")
+        self._timeouts = timeouts
         self._url = url_or_factory
         self.keys = Keys(prefix)
         self.retention = retention
@@ -164,9 +233,18 @@ class RedisStorage(Storage):
         prefix: str = "reactor",
         retention: float = DEFAULT_RETENTION,
         clock: Callable[[], float] = time.time,
+        socket_timeout: float | None = None,
+        connect_timeout: float | None = None,
     ) -> RedisStorage:
         """Return a storage connecting to ``url``; see :class:`RedisStorage` for the arguments."""
-        return cls(url, prefix=prefix, retention=retention, clock=clock)
+        return cls(
+            url,
+            prefix=prefix,
+            retention=retention,
+            clock=clock,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+        )
 
     def __repr__(self) -> str:
         url = _redact(self._url) if isinstance(self._url, str) else repr(self._url)
@@ -184,7 +262,7 @@ class RedisStorage(Storage):
                 for closed in [known for known in self._clients if known.is_closed()]:
                     del self._clients[closed]
                 client = self._clients[loop] = _Client(self._connect())
-                close_with_loop(self.aclose)
+                bound_to_running_loop(self.aclose)
             return client
 
     def _written_by(self, reactor: str) -> tuple[str, str]:
@@ -212,10 +290,20 @@ class RedisStorage(Storage):
             pool = redis.asyncio.ConnectionPool.from_url(
                 self._url, decode_responses=True, max_connections=_MAX_CONNECTIONS
             )
-            return redis.asyncio.Redis.from_pool(pool)
-        client = self._url()
-        if not client.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("the client factory must create clients with decode_responses=True")
+            client = redis.asyncio.Redis.from_pool(pool)
+        else:
+            client = self._url()
+            if not client.connection_pool.connection_kwargs.get("decode_responses"):
+                raise ValueError(
+                    "the client factory must create clients with decode_responses=True"
+                )
+        # Connections are made from these on demand, so none exists without timeouts.
+        options = client.connection_pool.connection_kwargs
+        for name, chosen in self._timeouts.items():
+            if chosen is not None:
+                options[name] = chosen
+            elif not options.get(name):
+                options[name] = DEFAULT_TIMEOUT
         return client
 
     async def aclose(self) -> None:
@@ -229,8 +317,11 @@ class RedisStorage(Storage):
     async def load(self, execution_id: str) -> StoredExecution | None:
         client = self._client()
         with _translate_errors("load", execution_id=execution_id):
-            fields = await client.redis.hgetall(self.keys.execution(execution_id))
-        return _envelope(execution_id, fields) if fields else None
+            fields = await client.send(None, "HGETALL", self.keys.execution(execution_id))
+        if not fields:
+            return None
+        # A flat field/value list, or a map if the URL asks for RESP3.
+        return _envelope(execution_id, fields if isinstance(fields, dict) else _pairs(fields))
 
     async def load_by_correlation(
         self, reactor: str, correlation_id: str
@@ -249,7 +340,14 @@ class RedisStorage(Storage):
                 return _envelope(execution_id, _pairs(fields))
         raise _unexpected("load_by_correlation", reply, reactor=reactor)
 
-    async def write(self, record: StoredExecution, *, expected_version: int) -> StoredExecution:
+    async def write(
+        self,
+        record: StoredExecution,
+        *,
+        expected_version: int,
+        lease_seconds: float | None = None,
+        token: str | None = None,
+    ) -> StoredExecution:
         now = self._clock()
         finished = record.status.finished
         correlations, constants = self._written_by(record.reactor)
@@ -257,9 +355,9 @@ class RedisStorage(Storage):
         if not finished:
             keys += [self.keys.early(record.reactor, cid) for cid in record.correlation_ids]
         deadline_score = "" if finished or record.deadline is None else _score(record.deadline)
-        lease_score = (
-            _score(record.lease_expires)
-            if record.status is Status.RUNNING and record.lease_expires is not None
+        lease = (
+            _score(lease_seconds)
+            if record.status is Status.RUNNING and lease_seconds is not None
             else ""
         )
         values = _json(
@@ -270,7 +368,8 @@ class RedisStorage(Storage):
                 _score(record.created_at or now),
                 finished,
                 deadline_score,
-                lease_score,
+                lease,
+                token or new_token(),
                 *_fields(record),
             ]
         )
@@ -278,9 +377,12 @@ class RedisStorage(Storage):
         with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
             reply = await client.run(_WRITE, keys, [constants, values, record.body])
         match reply:
-            case ["ok", str(created_at)]:
+            case ["ok", str(created_at), str(lease_expires), str(updated_at)]:
                 return record.written(
-                    version=expected_version + 1, created_at=float(created_at), updated_at=now
+                    version=expected_version + 1,
+                    created_at=float(created_at),
+                    updated_at=float(updated_at),
+                    lease_expires=float(lease_expires) if lease_expires else None,
                 )
             case ["conflict", list(fields)]:
                 current = _envelope(record.id, _pairs(fields)) if fields else None
@@ -291,13 +393,13 @@ class RedisStorage(Storage):
                 raise EarlyPayloadWaiting(correlation_id)
         raise _unexpected("write", reply, reactor=record.reactor, execution_id=record.id)
 
-    async def touch(self, execution_id: str, *, version: int, lease_expires: float) -> bool:
+    async def touch(self, execution_id: str, *, version: int, lease_seconds: float) -> bool:
         client = self._client()
         with _translate_errors("touch", execution_id=execution_id):
             reply = await client.run(
                 _TOUCH,
                 [self.keys.execution(execution_id), self.keys.leases],
-                [execution_id, version, _score(lease_expires), Status.RUNNING.value],
+                [execution_id, version, _score(lease_seconds), Status.RUNNING.value],
             )
         if reply not in (0, 1):
             raise _unexpected("touch", reply, execution_id=execution_id)
@@ -316,7 +418,13 @@ class RedisStorage(Storage):
         return reply
 
     async def put_early(
-        self, reactor: str, correlation_id: str, payload: str, *, ttl: float
+        self,
+        reactor: str,
+        correlation_id: str,
+        payload: str,
+        *,
+        ttl: float,
+        token: str | None = None,
     ) -> str | None:
         client = self._client()
         with _translate_errors("put_early", reactor=reactor):
@@ -329,6 +437,7 @@ class RedisStorage(Storage):
                     # PX must be positive; a payload that expires at once is simply gone.
                     max(1, _milliseconds(ttl)),
                     *self.keys.execution_affixes(),
+                    token or new_token(),
                 ],
             )
         match reply:
@@ -340,56 +449,83 @@ class RedisStorage(Storage):
                 raise WriteConflict(correlation_id, None)
         raise _unexpected("put_early", reply, reactor=reactor)
 
-    async def take_early(self, reactor: str, correlation_id: str) -> str | None:
+    async def take_early(
+        self, reactor: str, correlation_id: str, *, token: str | None = None
+    ) -> str | None:
+        keys = [
+            self.keys.early(reactor, correlation_id),
+            self.keys.taken(reactor, correlation_id, token or new_token()),
+        ]
         client = self._client()
         with _translate_errors("take_early", reactor=reactor):
-            reply = await client.run(_TAKE_EARLY, [self.keys.early(reactor, correlation_id)], [])
+            reply = await client.run(_TAKE_EARLY, keys, [_milliseconds(TAKEN_TTL)])
         if reply is not None and not isinstance(reply, str):
             raise _unexpected("take_early", reply, reactor=reactor)
         return reply
 
     async def due(self, now: float, *, limit: int = 100) -> list[str]:
-        return await self._scheduled("due", self.keys.deadlines, now, limit)
-
-    async def expired_leases(self, now: float, *, limit: int = 100) -> list[str]:
-        return await self._scheduled("expired_leases", self.keys.leases, now, limit)
-
-    async def _scheduled(self, operation: str, key: str, now: float, limit: int) -> list[str]:
-        # Writes keep finished executions off both schedules, so no filtering is needed.
         client = self._client()
-        with _translate_errors(operation):
-            ids = await client.redis.zrangebyscore(key, "-inf", repr(now), start=0, num=limit)
-        return [_text(operation, execution_id) for execution_id in ids]
-
-    async def list(
-        self, *, status: Status | None = None, reactor: str | None = None, limit: int = 100
-    ) -> list[StoredExecution]:
-        if limit < 1:
-            return []
-        statuses = [status.value] if status is not None else [s.value for s in Status]
-        client = self._client()
-        with _translate_errors("list", reactor=reactor):
-            reply = await client.run(
-                _LIST,
-                [self.keys.status(value, reactor) for value in statuses],
-                [
-                    limit,
-                    *self.keys.execution_affixes(),
-                    int(reactor is not None),
-                    reactor or "",
-                    *statuses,
-                ],
+        with _translate_errors("due"):
+            ids = await client.send(
+                None, "ZRANGEBYSCORE", self.keys.deadlines, "-inf", repr(now), "LIMIT", 0, limit
             )
-        if not isinstance(reply, list):
-            raise _unexpected("list", reply, reactor=reactor)
-        found = []
-        for entry in reply:
-            match entry:
-                case [str(execution_id), list(fields)]:
-                    found.append(_envelope(execution_id, _pairs(fields)))
+        return _ids_of("due", ids)
+
+    async def expired_leases(self, *, limit: int = 100) -> list[str]:
+        client = self._client()
+        with _translate_errors("expired_leases"):
+            ids = await client.run(_EXPIRED_LEASES, [self.keys.leases], [limit])
+        return _ids_of("expired_leases", ids)
+
+    async def list_page(
+        self,
+        *,
+        status: Status | None = None,
+        reactor: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[StoredExecution], str | None]:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit!r}")
+        after = ("", "") if cursor is None else _parse_cursor(cursor)
+        statuses = [status.value] if status is not None else [s.value for s in Status]
+        keys = [self.keys.status(value, reactor) for value in statuses]
+        # Each script call reads a bounded window; a page that needs more calls them again
+        # from where the last one stopped, so no call holds Redis for long.
+        window = max(1, LIST_WINDOW // len(keys))
+        client = self._client()
+        found: list[StoredExecution] = []
+        while True:
+            with _translate_errors("list", reactor=reactor):
+                reply = await client.run(
+                    _LIST,
+                    keys,
+                    [
+                        min(limit - len(found), LIST_WINDOW),
+                        window,
+                        *self.keys.execution_affixes(),
+                        int(reactor is not None),
+                        reactor or "",
+                        *after,
+                        *statuses,
+                    ],
+                )
+            match reply:
+                case [list(entries), str(score), str(execution_id)]:
+                    pass
                 case _:
                     raise _unexpected("list", reply, reactor=reactor)
-        return found
+            for entry in entries:
+                match entry:
+                    case [str(found_id), list(fields)]:
+                        found.append(_envelope(found_id, _pairs(fields)))
+                    case _:
+                        raise _unexpected("list", reply, reactor=reactor)
+            if not score:
+                return found, None
+            after = (score, execution_id)
+            if len(found) >= limit:
+                return found, f"{score}/{execution_id}"
 
 
 class _translate_errors:
@@ -408,8 +544,25 @@ class _translate_errors:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
-        if isinstance(exc, redis.exceptions.RedisError):
+        if isinstance(exc, redis.exceptions.RedisError | OSError):
             raise StorageError(f"redis {self._operation} failed: {exc}", **self._context) from exc
+
+
+def _ids_of(operation: str, reply: object) -> list[str]:
+    if not isinstance(reply, list):
+        raise _unexpected(operation, reply)
+    return [_text(operation, execution_id) for execution_id in reply]
+
+
+def _parse_cursor(cursor: str) -> tuple[str, str]:
+    """The (index score, id) of the entry the previous page ended on."""
+    score, slash, execution_id = cursor.partition("/")
+    try:
+        if not slash or math.isnan(float(score)):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"not a cursor of RedisStorage.list_page: {cursor!r}") from None
+    return score, execution_id
 
 
 def _unexpected(operation: str, reply: object, **context: str | None) -> StorageError:
@@ -450,8 +603,6 @@ def _fields(record: StoredExecution) -> list[str]:
     ]
     if record.deadline is not None:
         fields += ["deadline", repr(record.deadline)]
-    if record.lease_expires is not None:
-        fields += ["lease_expires", repr(record.lease_expires)]
     if record.reason is not None:
         fields += ["reason", record.reason]
     return fields

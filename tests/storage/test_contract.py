@@ -3,11 +3,14 @@
 Each test states one clause of a :class:`Storage` docstring. Stores get a fake clock,
 so ``created_at``/``updated_at`` are exact; expiry that Redis does on its own clock
 (payload ttl, retention) is checked with short real waits or with the key's TTL.
+Leases run on the store's clock: the fake one for MemoryStorage, the server's for
+Redis (compared with this machine's, which the server shares, within a second).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +21,7 @@ from reactor._status import Status
 from reactor.storage import MemoryStorage, RedisStorage, Storage, StoredExecution
 from reactor.storage._base import (
     DEFAULT_RETENTION,
+    TAKEN_TTL,
     CorrelationTaken,
     EarlyPayloadWaiting,
     WriteConflict,
@@ -75,8 +79,23 @@ def make(
     )
 
 
-async def create(storage: Storage, execution_id: str = "e1", **fields: Any) -> StoredExecution:
-    return await storage.write(make(execution_id, **fields), expected_version=0)
+async def create(
+    storage: Storage, execution_id: str = "e1", *, lease_seconds: float | None = None, **fields: Any
+) -> StoredExecution:
+    return await storage.write(
+        make(execution_id, **fields), expected_version=0, lease_seconds=lease_seconds
+    )
+
+
+def store_now(storage: Storage, clock: FakeClock) -> float:
+    """What the store's clock reads now (the server's is this machine's, to a second)."""
+    return time.time() if isinstance(storage, RedisStorage) else clock.now
+
+
+def lease_ends(storage: Storage, clock: FakeClock, seconds: float) -> Any:
+    """A value equal to a lease stamped ``seconds`` long now, in the store's clock."""
+    tolerance = 1.0 if isinstance(storage, RedisStorage) else 0.0
+    return pytest.approx(store_now(storage, clock) + seconds, abs=tolerance)
 
 
 async def elapse(storage: Storage, clock: FakeClock, seconds: float) -> None:
@@ -100,13 +119,16 @@ async def test_create_stores_the_whole_envelope_at_version_1(
         body='{"text": "h\\u00e9llo", "raw": "é\\n✓"}',
         correlation_ids=("order-1", "ünïcode"),
         deadline=START + 0.1 + 0.2,  # floats must come back bit for bit
-        lease_expires=START + 1 / 3,
+        lease_expires=START,  # ignored: the store stamps the lease
         reason="why ✓",
     )
 
-    stored = await storage.write(record, expected_version=0)
+    stored = await storage.write(record, expected_version=0, lease_seconds=1 / 3)
 
-    assert stored == record.evolve(version=1, created_at=clock.now, updated_at=clock.now)
+    assert stored.lease_expires == lease_ends(storage, clock, 1 / 3)
+    assert stored == record.evolve(
+        version=1, created_at=clock.now, updated_at=clock.now, lease_expires=stored.lease_expires
+    )
     assert await storage.load("e1") == stored
 
 
@@ -135,9 +157,9 @@ async def test_update_increments_version_and_keeps_created_at(
 
 
 async def test_a_write_without_optional_fields_clears_them(storage: Storage) -> None:
-    await create(storage, deadline=START + 10, lease_expires=START + 5, reason="r")
+    await create(storage, deadline=START + 10, lease_seconds=5, reason="r")
 
-    stored = await storage.write(make(), expected_version=1)
+    stored = await storage.write(make(lease_expires=START + 5), expected_version=1)
 
     assert (stored.deadline, stored.lease_expires, stored.reason) == (None, None, None)
     assert await storage.load("e1") == stored
@@ -175,6 +197,47 @@ async def test_update_of_missing_execution_raises_write_conflict_without_current
 
     assert conflict.value.current is None
     assert await storage.load("e1") is None
+
+
+# -- resending a write ---------------------------------------------------------------
+
+
+async def test_a_write_sent_again_with_its_token_succeeds_and_changes_nothing(
+    storage: Storage, clock: FakeClock
+) -> None:
+    await create(storage)
+    first = await storage.write(
+        make(status=Status.PAUSED, correlation_ids=("order-1",)), expected_version=1, token="t1"
+    )
+    clock.advance(5)
+
+    again = await storage.write(
+        make(status=Status.PAUSED, correlation_ids=("order-1",)), expected_version=1, token="t1"
+    )
+
+    assert again == first
+    assert await storage.load("e1") == first
+    assert await storage.load_by_correlation(R, "order-1") == first
+
+
+async def test_a_create_sent_again_with_its_token_succeeds(storage: Storage) -> None:
+    first = await storage.write(make(), expected_version=0, lease_seconds=30, token="t1")
+
+    assert await storage.write(make(), expected_version=0, lease_seconds=30, token="t1") == first
+
+
+async def test_another_token_or_a_later_version_is_a_conflict(storage: Storage) -> None:
+    await storage.write(make(), expected_version=0, token="t1")
+
+    with pytest.raises(WriteConflict):
+        await storage.write(make(), expected_version=0, token="t2")
+    with pytest.raises(WriteConflict):
+        await storage.write(make(), expected_version=0)  # a fresh token
+    current = await storage.write(make(body="{}"), expected_version=1, token="t3")
+    with pytest.raises(WriteConflict) as conflict:
+        # Applied, but overwritten since: the writer must learn what is stored now.
+        await storage.write(make(), expected_version=0, token="t1")
+    assert conflict.value.current == current
 
 
 # -- correlation ids ------------------------------------------------------------------
@@ -321,6 +384,42 @@ async def test_put_early_when_one_is_stored_raises_write_conflict(storage: Stora
     assert await storage.take_early(R, "order-1") == "first"
 
 
+async def test_put_early_sent_again_with_its_token_reports_it_stored(storage: Storage) -> None:
+    assert await storage.put_early(R, "order-1", "p", ttl=60, token="t1") is None
+
+    assert await storage.put_early(R, "order-1", "p", ttl=60, token="t1") is None
+    with pytest.raises(WriteConflict):
+        await storage.put_early(R, "order-1", "p", ttl=60, token="t2")
+    assert await storage.take_early(R, "order-1") == "p"
+
+
+async def test_take_early_sent_again_with_its_token_returns_the_payload_again(
+    storage: Storage,
+) -> None:
+    await storage.put_early(R, "order-1", "p", ttl=60)
+
+    assert await storage.take_early(R, "order-1", token="t1") == "p"
+
+    assert await storage.take_early(R, "order-1", token="t1") == "p"
+    assert await storage.take_early(R, "order-1", token="t2") is None
+    assert await storage.take_early(R, "order-1") is None
+
+
+async def test_what_a_token_took_is_forgotten_after_a_while(
+    storage: Storage, clock: FakeClock, raw: redis.Redis | None
+) -> None:
+    await storage.put_early(R, "order-1", "p", ttl=60)
+    await storage.take_early(R, "order-1", token="t1")
+
+    if raw is None:
+        clock.advance(TAKEN_TTL)
+        assert await storage.take_early(R, "order-1", token="t1") is None
+    else:
+        assert isinstance(storage, RedisStorage)
+        ttl = raw.pttl(storage.keys.taken(R, "order-1", "t1"))
+        assert TAKEN_TTL * 1000 - 60_000 < ttl <= TAKEN_TTL * 1000
+
+
 async def test_take_early_is_one_shot(storage: Storage) -> None:
     await storage.put_early(R, "order-1", "p", ttl=60)
 
@@ -343,29 +442,53 @@ async def test_an_early_payload_expires_after_its_ttl(storage: Storage, clock: F
 # -- touch ----------------------------------------------------------------------------
 
 
-async def test_touch_at_the_current_version_extends_the_lease_only(storage: Storage) -> None:
-    stored = await create(storage, lease_expires=START + 10)
+async def test_touch_at_the_current_version_extends_the_lease_only(
+    storage: Storage, clock: FakeClock
+) -> None:
+    stored = await create(storage, lease_seconds=10)
 
-    assert await storage.touch("e1", version=1, lease_expires=START + 40) is True
+    assert await storage.touch("e1", version=1, lease_seconds=40) is True
 
-    assert await storage.load("e1") == stored.evolve(lease_expires=START + 40)
-    assert await storage.expired_leases(START + 39) == []
-    assert await storage.expired_leases(START + 40) == ["e1"]
+    loaded = await storage.load("e1")
+    assert loaded is not None
+    assert loaded.lease_expires == lease_ends(storage, clock, 40)
+    assert loaded == stored.evolve(lease_expires=loaded.lease_expires)
+    assert await storage.expired_leases() == []
+
+
+async def test_touch_stamps_the_lease_afresh_each_time(storage: Storage) -> None:
+    await create(storage, lease_seconds=-5)
+    assert await storage.expired_leases() == ["e1"]
+
+    assert await storage.touch("e1", version=1, lease_seconds=30) is True
+    assert await storage.touch("e1", version=1, lease_seconds=30) is True  # a resend
+
+    assert await storage.expired_leases() == []
+    assert await storage.touch("e1", version=1, lease_seconds=0) is True
+    assert await storage.expired_leases() == ["e1"]
 
 
 async def test_touch_at_a_stale_version_changes_nothing(storage: Storage) -> None:
-    await create(storage, lease_expires=START + 10)
-    current = await storage.write(make(lease_expires=START + 10), expected_version=1)
+    await create(storage, lease_seconds=0)
+    current = await storage.write(make(), expected_version=1, lease_seconds=0)
 
-    assert await storage.touch("e1", version=1, lease_expires=START + 40) is False
+    assert await storage.touch("e1", version=1, lease_seconds=40) is False
 
     assert await storage.load("e1") == current
-    assert await storage.expired_leases(START + 10) == ["e1"]
+    assert await storage.expired_leases() == ["e1"]
 
 
 async def test_touch_of_an_unknown_execution_is_false(storage: Storage) -> None:
-    assert await storage.touch("nope", version=1, lease_expires=START) is False
+    assert await storage.touch("nope", version=1, lease_seconds=30) is False
     assert await storage.load("nope") is None
+
+
+async def test_an_idempotency_key_sent_again_reports_it_bound_by_this_call(
+    storage: Storage,
+) -> None:
+    assert await storage.reserve_idempotency_key(R, "key-1", "e1") == "e1"
+
+    assert await storage.reserve_idempotency_key(R, "key-1", "e1") == "e1"
 
 
 # -- idempotency keys -----------------------------------------------------------------
@@ -421,40 +544,51 @@ async def test_due_excludes_finished_executions_and_cleared_deadlines(storage: S
 
 
 async def test_expired_leases_lists_running_executions_soonest_first(storage: Storage) -> None:
-    await create(storage, "e1", lease_expires=START + 30)
-    await create(storage, "e2", lease_expires=START + 10)
-    await create(storage, "e3", lease_expires=START + 20)
-    await create(storage, "e4", status=Status.PAUSED, lease_expires=START)
-    await create(storage, "e5", status=Status.FAILED, lease_expires=START)
-    await create(storage, "e6")
+    await create(storage, "e1", lease_seconds=-10)
+    await create(storage, "e2", lease_seconds=-30)
+    await create(storage, "e3", lease_seconds=-20)
+    await create(storage, "e4", lease_seconds=0)
+    await create(storage, "e5", lease_seconds=30)
+    await create(storage, "e6", status=Status.PAUSED, lease_seconds=-60)
+    await create(storage, "e7", status=Status.FAILED, lease_seconds=-60)
+    await create(storage, "e8")
 
-    assert await storage.expired_leases(START + 30) == ["e2", "e3", "e1"]
-    assert await storage.expired_leases(START + 30, limit=1) == ["e2"]
-    assert await storage.expired_leases(START + 9) == []
+    assert await storage.expired_leases() == ["e2", "e3", "e1", "e4"]
+    assert await storage.expired_leases(limit=1) == ["e2"]
 
 
-async def test_the_lease_schedule_follows_the_status(storage: Storage) -> None:
-    await create(storage, lease_expires=START)
-    paused = await storage.write(
-        make(status=Status.PAUSED, lease_expires=START), expected_version=1
-    )
+async def test_a_lease_runs_out_by_the_store_clock(storage: Storage, clock: FakeClock) -> None:
+    await create(storage, lease_seconds=0.05)
+    assert await storage.expired_leases() == []
 
-    assert paused.lease_expires == START
-    assert await storage.expired_leases(START) == []
-    await storage.write(make(lease_expires=START), expected_version=2)
-    assert await storage.expired_leases(START) == ["e1"]
+    await elapse(storage, clock, 0.1)
+
+    assert await storage.expired_leases() == ["e1"]
+
+
+async def test_a_lease_is_stamped_only_for_a_running_execution(storage: Storage) -> None:
+    paused = await create(storage, status=Status.PAUSED, lease_seconds=-1)
+
+    assert paused.lease_expires is None
+    assert await storage.expired_leases() == []
+    running = await storage.write(make(), expected_version=1, lease_seconds=-1)
+    assert running.lease_expires is not None
+    assert await storage.expired_leases() == ["e1"]
+    await storage.write(make(lease_expires=START), expected_version=2)  # no lease_seconds
+    assert await storage.expired_leases() == []
+    assert (await storage.load("e1")) == running.evolve(version=3, lease_expires=None)
 
 
 async def test_a_finished_write_leaves_the_deadline_and_lease_schedules(storage: Storage) -> None:
-    await create(storage, deadline=START, lease_expires=START)
-    assert (await storage.due(START), await storage.expired_leases(START)) == (["e1"], ["e1"])
+    await create(storage, deadline=START, lease_seconds=-1)
+    assert (await storage.due(START), await storage.expired_leases()) == (["e1"], ["e1"])
 
     failed = await storage.write(
-        make(status=Status.FAILED, deadline=START, lease_expires=START), expected_version=1
+        make(status=Status.FAILED, deadline=START), expected_version=1, lease_seconds=-1
     )
 
-    assert (failed.deadline, failed.lease_expires) == (START, START)
-    assert (await storage.due(START), await storage.expired_leases(START)) == ([], [])
+    assert (failed.deadline, failed.lease_expires) == (START, None)
+    assert (await storage.due(START), await storage.expired_leases()) == ([], [])
 
 
 # -- list -----------------------------------------------------------------------------
@@ -507,6 +641,65 @@ async def test_list_follows_status_changes(storage: Storage, clock: FakeClock) -
     assert await ids(storage, status=Status.PAUSED) == ["e6", "e4", "e2", "e1"]
     assert (await storage.list(status=Status.PAUSED))[-1] == paused
     assert await ids(storage) == ["e6", "e5", "e4", "e3", "e2", "e1"]
+
+
+async def pages(storage: Storage, limit: int, **filters: Any) -> list[list[str]]:
+    """The ids of every page of ``list_page``, first to last."""
+    found: list[list[str]] = []
+    cursor = None
+    while True:
+        page, cursor = await storage.list_page(limit=limit, cursor=cursor, **filters)
+        found.append([e.id for e in page])
+        if cursor is None:
+            return found
+
+
+async def test_list_page_pages_newest_first_to_the_end(storage: Storage, clock: FakeClock) -> None:
+    await _populate(storage, clock)
+
+    assert await pages(storage, 2) == [["e6", "e5"], ["e4", "e3"], ["e2", "e1"]]
+    assert await pages(storage, 4) == [["e6", "e5", "e4", "e3"], ["e2", "e1"]]
+    assert await pages(storage, 6) == [["e6", "e5", "e4", "e3", "e2", "e1"]]
+    assert await pages(storage, 100) == [["e6", "e5", "e4", "e3", "e2", "e1"]]
+
+
+async def test_list_page_filters_every_page(storage: Storage, clock: FakeClock) -> None:
+    await _populate(storage, clock)
+
+    assert await pages(storage, 1, status=Status.PAUSED) == [["e6"], ["e4"], ["e2"]]
+    assert await pages(storage, 1, reactor=R) == [["e6"], ["e4"], ["e3"], ["e1"]]
+    assert await pages(storage, 1, status=Status.PAUSED, reactor=R) == [["e6"], ["e4"]]
+    assert await pages(storage, 1, status=Status.FAILED) == [[]]
+
+
+async def test_list_page_orders_equal_creation_times_by_id(storage: Storage) -> None:
+    for execution_id in ["b", "a", "d", "c"]:
+        await create(storage, execution_id, status=Status.PAUSED, created_at=START)
+    await create(storage, "z", status=Status.RUNNING, created_at=START)
+
+    assert await pages(storage, 2) == [["z", "d"], ["c", "b"], ["a"]]
+    assert await pages(storage, 2, status=Status.PAUSED) == [["d", "c"], ["b", "a"]]
+
+
+async def test_list_page_goes_on_after_the_last_listed_execution_changed(
+    storage: Storage, clock: FakeClock
+) -> None:
+    await _populate(storage, clock)
+    page, cursor = await storage.list_page(status=Status.PAUSED, limit=1)
+    assert [e.id for e in page] == ["e6"]
+
+    await storage.write(make("e6", status=Status.COMPLETED), expected_version=1)
+
+    page, cursor = await storage.list_page(status=Status.PAUSED, limit=1, cursor=cursor)
+    assert [e.id for e in page] == ["e4"]
+
+
+async def test_list_page_refuses_a_foreign_cursor_and_an_empty_page(storage: Storage) -> None:
+    with pytest.raises(ValueError):
+        await storage.list_page(cursor="nonsense")
+    with pytest.raises(ValueError):
+        await storage.list_page(limit=0)
+    assert await storage.list(limit=0) == []
 
 
 # -- retention ------------------------------------------------------------------------

@@ -227,7 +227,7 @@ async def test_a_call_cancelled_before_its_reply_leaves_nothing_for_the_next(
 async def test_an_execution_has_one_key_tagged_by_its_id(
     storage: RedisStorage, raw: redis.Redis
 ) -> None:
-    await create(storage, "e1", correlation_ids=("order-1",), deadline=START, lease_expires=START)
+    await create(storage, "e1", correlation_ids=("order-1",), deadline=START, lease_seconds=30)
     await storage.reserve_idempotency_key(R, "key-1", "e1")
 
     key = storage.keys.execution("e1")
@@ -240,17 +240,16 @@ async def test_an_execution_has_one_key_tagged_by_its_id(
 async def test_indexes_follow_every_write(storage: RedisStorage, raw: redis.Redis) -> None:
     keys = storage.keys
     created = await create(
-        storage, "e1", correlation_ids=("order-1",), deadline=START, lease_expires=START
+        storage, "e1", correlation_ids=("order-1",), deadline=START, lease_seconds=30
     )
     assert raw.zscore(keys.status("running"), "e1") == created.created_at
     assert raw.zscore(keys.status("running", R), "e1") == created.created_at
     assert raw.hget(keys.correlations(R), "order-1") == "e1"
     assert raw.zscore(keys.deadlines, "e1") == START
-    assert raw.zscore(keys.leases, "e1") == START
+    assert raw.zscore(keys.leases, "e1") == created.lease_expires
 
     await storage.write(
-        make("e1", status=Status.PAUSED, deadline=START + 1, lease_expires=START),
-        expected_version=1,
+        make("e1", status=Status.PAUSED, deadline=START + 1), expected_version=1, lease_seconds=30
     )
     assert raw.zscore(keys.status("running"), "e1") is None
     assert raw.zscore(keys.status("running", R), "e1") is None
@@ -272,9 +271,12 @@ async def test_a_nan_time_is_refused_before_anything_is_written(storage: RedisSt
         await create(storage, deadline=math.nan)
 
     assert await storage.load("e1") is None
-    await create(storage, "e1", lease_expires=START)
     with pytest.raises(ValueError, match="NaN"):
-        await storage.touch("e1", version=1, lease_expires=math.nan)
+        await create(storage, lease_seconds=math.nan)
+    assert await storage.load("e1") is None
+    await create(storage, "e1", lease_seconds=30)
+    with pytest.raises(ValueError, match="NaN"):
+        await storage.touch("e1", version=1, lease_seconds=math.nan)
 
 
 async def test_reactor_names_cannot_make_keys_collide(storage: RedisStorage) -> None:
@@ -355,13 +357,14 @@ async def test_every_operation_is_one_round_trip(redis_url: str) -> None:
             lambda: create(storage, e2, correlation_ids=(tag,)),
             lambda: storage.load(e1),
             lambda: storage.load_by_correlation(R, tag),
-            lambda: storage.touch(e1, version=2, lease_expires=START),
+            lambda: storage.touch(e1, version=2, lease_seconds=30),
             lambda: storage.reserve_idempotency_key(R, tag, e1),
             lambda: storage.put_early(R, f"{tag}-early", "p", ttl=60),
             lambda: storage.take_early(R, f"{tag}-early"),
             lambda: storage.due(START),
-            lambda: storage.expired_leases(START),
+            lambda: storage.expired_leases(),
             lambda: storage.list(),
+            lambda: storage.list_page(status=Status.RUNNING, limit=1),
         ]
         for step in steps:
             before = len(sent)
