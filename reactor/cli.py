@@ -179,6 +179,13 @@ def _parser() -> argparse.ArgumentParser:
     undo = command("undo", _undo, "undo the completed steps, newest first, then cancel")
     undo.add_argument("id")
 
+    serve = command("serve", _serve, "serve the interrupt inbox and HTTP API (reactor[web])")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_positive_int, default=8000, metavar="N")
+    serve.add_argument(
+        "--dev", action="store_true", help="allow every request from localhost, no authorization"
+    )
+
     graph = command("graph", None, "print a reactor's steps as a Mermaid flowchart")
     graph.add_argument("target", metavar="module:Class")
     return parser
@@ -330,6 +337,21 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
 async def _undo(args: argparse.Namespace, storage: Storage) -> None:
     cls = await _class_of(storage, args.id)
     _print_execution(await cls.aundo(args.id), args.json)
+
+
+async def _serve(args: argparse.Namespace, storage: Storage) -> None:
+    """Run ``reactor.web`` with uvicorn; links are signed with ``$REACTOR_WEB_SECRET``."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+    except ImportError as exc:
+        raise _Refused(f"serve needs the web extra: pip install 'reactor[web]' ({exc})") from exc
+    if args.dev and args.host not in ("127.0.0.1", "::1", "localhost"):
+        raise _UsageError("--dev answers without authorization, so only on localhost")
+    secret = os.environ.get("REACTOR_WEB_SECRET") or None
+    app = create_app(dev=args.dev, secret=secret, storage=storage)
+    await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port)).serve()
 
 
 # ----------------------------------------------------------------------- helpers
