@@ -62,7 +62,7 @@ __all__ = ["Action", "Authorize", "create_app"]
 Action = Literal["view", "resolve", "cancel", "administer"]
 """What a request wants to do: see, answer an interrupt, cancel, undo."""
 
-Authorize = Callable[[Request, str, Execution | None], str | None | Awaitable[str | None]]
+Authorize = Callable[[Request, str, Execution | None], str | Awaitable[str | None] | None]
 """``authorize(request, action, execution)`` -> the principal (who acts), or ``None``."""
 
 _HERE = Path(__file__).parent
@@ -101,7 +101,7 @@ def _problem(exc: ReactorError) -> _Problem:
     if isinstance(exc, AlreadyResumed):
         return _Problem(409, "already_resumed", message)
     if isinstance(exc, NotPaused):
-        return _Problem(409, "not_paused", message, status=exc.status, reason=exc.reason)
+        return _Problem(409, "not_paused", message, execution_status=exc.status, reason=exc.reason)
     if isinstance(exc, NotPending | AmbiguousStep):
         return _Problem(409, "not_pending", message, pending=exc.pending)
     if isinstance(exc, CorrelationConflict):
@@ -280,9 +280,7 @@ class _Web:
             try:
                 status = Status(query["status"])
             except ValueError:
-                raise _Problem(
-                    400, "bad_request", f"unknown status {query['status']!r}"
-                ) from None
+                raise _Problem(400, "bad_request", f"unknown status {query['status']!r}") from None
         reactor = query.get("reactor") or None
         if reactor is not None:
             self.reactor_class(reactor)
@@ -371,8 +369,7 @@ class _Web:
             principal, resolve = None, False
         given = dict(forms or {})
         interrupt_forms = {
-            pending.step: given.get(pending.step)
-            or build_form(pending.schema, principal=principal)
+            pending.step: given.get(pending.step) or build_form(pending.schema, principal=principal)
             for pending in execution.interrupts
         }
         results = execution.results
@@ -480,9 +477,7 @@ class _Web:
     async def inbox(self, request: Request) -> Response:
         await self.check(request, "view", None)
         _, reactor, limit, cursor = await self.page_of(request, default=_INBOX_PAGE)
-        rows, next_cursor = await self.pending(
-            request, reactor=reactor, limit=limit, cursor=cursor
-        )
+        rows, next_cursor = await self.pending(request, reactor=reactor, limit=limit, cursor=cursor)
         return self.render(
             request,
             "inbox.html",
@@ -547,9 +542,7 @@ class _Web:
     async def api_interrupts(self, request: Request) -> Response:
         await self.check(request, "view", None)
         _, reactor, limit, cursor = await self.page_of(request, default=_API_PAGE)
-        rows, next_cursor = await self.pending(
-            request, reactor=reactor, limit=limit, cursor=cursor
-        )
+        rows, next_cursor = await self.pending(request, reactor=reactor, limit=limit, cursor=cursor)
         return JSONResponse(
             {
                 "interrupts": [

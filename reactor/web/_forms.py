@@ -325,7 +325,8 @@ def _parse(schema: Mapping[str, Any], pointer: str, data: FormData) -> Any:
                 found[key] = {}
         return found if found or not pointer else _MISSING
     if widget == "checkboxes":
-        chosen = [_enum_value(schema["items"]["enum"], v) for v in data.getlist(pointer)]
+        options = schema["items"]["enum"]
+        chosen = [_enum_value(options, v) for v in data.getlist(pointer) if isinstance(v, str)]
         return chosen or _MISSING
     if widget == "checkbox" or (pointer == DECISION and kind == "boolean"):
         if pointer == DECISION and pointer not in data:
