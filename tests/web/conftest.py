@@ -14,7 +14,7 @@ from reactor.web import create_app
 
 import expense_app
 
-SECRET = "app-secret"
+SECRET = expense_app.APP_SECRET
 
 ROLES = {
     "viewer": {"view"},
@@ -44,11 +44,8 @@ def app(shared: Storage) -> Starlette:
     )
 
 
-ClientFactory = Callable[..., httpx.AsyncClient]
-
-
 @pytest.fixture
-def client_for() -> ClientFactory:
+def client_for() -> Callable[..., httpx.AsyncClient]:
     def make(app: Starlette, user: str | None = "admin", **options: object) -> httpx.AsyncClient:
         headers = {"x-user": user} if user else {}
         return httpx.AsyncClient(

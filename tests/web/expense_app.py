@@ -15,6 +15,7 @@ from reactor import Input, Reactor, interrupt, schemas, step
 
 HOLDS = "expense-test:holds"
 WEBHOOK_SECRET = "whsec_expense_test"
+APP_SECRET = "app-secret"
 
 
 class ExpenseRejected(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,10 +17,12 @@ from reactor import Storage, configure
 from reactor.web import SIGNATURE_HEADER, create_app, resume_link, sign_webhook
 
 import expense_app
-from conftest import SECRET, ClientFactory
+from expense_app import APP_SECRET as SECRET
 from expense_app import Delivery, Expense, Survey, Unsigned
 
 pytestmark = pytest.mark.redis
+
+ClientFactory = Callable[..., httpx.AsyncClient]
 
 APPROVE = {"approved": True, "cost_center": "CC-1234"}
 
