@@ -15,6 +15,7 @@ lint:
 
 demo:
 	$(PYTHON) examples/demo.py
+	@echo "Web inbox: python examples/web_app.py, then open http://127.0.0.1:8000/ (inbox at /reactor/)"
 
 bench:
 	$(PYTHON) benchmarks/engine.py
