@@ -271,7 +271,7 @@ class _Web:
         if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
             raise _Problem(403, "forbidden", "cross-origin request refused")
 
-    async def page_of(
+    def page_of(
         self, request: Request, *, default: int
     ) -> tuple[Status | None, str | None, int, str | None]:
         query = request.query_params
@@ -476,7 +476,7 @@ class _Web:
 
     async def inbox(self, request: Request) -> Response:
         await self.check(request, "view", None)
-        _, reactor, limit, cursor = await self.page_of(request, default=_INBOX_PAGE)
+        _, reactor, limit, cursor = self.page_of(request, default=_INBOX_PAGE)
         rows, next_cursor = await self.pending(request, reactor=reactor, limit=limit, cursor=cursor)
         return self.render(
             request,
@@ -541,7 +541,7 @@ class _Web:
 
     async def api_interrupts(self, request: Request) -> Response:
         await self.check(request, "view", None)
-        _, reactor, limit, cursor = await self.page_of(request, default=_API_PAGE)
+        _, reactor, limit, cursor = self.page_of(request, default=_API_PAGE)
         rows, next_cursor = await self.pending(request, reactor=reactor, limit=limit, cursor=cursor)
         return JSONResponse(
             {
@@ -559,7 +559,7 @@ class _Web:
 
     async def api_executions(self, request: Request) -> Response:
         await self.check(request, "view", None)
-        status, reactor, limit, cursor = await self.page_of(request, default=_API_PAGE)
+        status, reactor, limit, cursor = self.page_of(request, default=_API_PAGE)
         executions, next_cursor = await self.executions(
             request, status=status, reactor=reactor, limit=limit, cursor=cursor
         )

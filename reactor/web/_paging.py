@@ -66,7 +66,8 @@ def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadCursor(f"invalid cursor {cursor!r}") from None
     if not (text.startswith("o") and text[1:].isdigit()):
