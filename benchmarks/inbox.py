@@ -47,7 +47,7 @@ class Expense(Reactor):
         return hold_budget
 
 
-async def fill(count: int, batch: int = 250) -> float:
+async def fill(count: int, batch: int = 50) -> float:
     started = time.perf_counter()
     for first in range(0, count, batch):
         await asyncio.gather(

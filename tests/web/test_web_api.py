@@ -112,6 +112,23 @@ async def test_a_sync_authorize_is_called_with_action_and_execution(
     assert seen == [("view", execution_id), ("view", None), ("view", execution_id)]
 
 
+async def test_listings_leave_out_what_authorize_refuses(
+    shared: Storage, client_for: ClientFactory
+) -> None:
+    mine, theirs = await expense(1), await expense(2)
+
+    def authorize(request: Any, action: str, execution: Any) -> str | None:
+        return None if execution is not None and execution.id == theirs else "ana"
+
+    async with client_for(create_app(authorize=authorize)) as client:
+        interrupts = (await client.get("/api/interrupts")).json()["interrupts"]
+        executions = (await client.get("/api/executions")).json()["executions"]
+        refused = await client.get(f"/api/executions/{theirs}")
+    assert [i["execution_id"] for i in interrupts] == [mine]
+    assert [e["id"] for e in executions] == [mine]
+    assert refused.status_code == 403
+
+
 async def test_a_cross_origin_post_is_refused(
     app: Starlette, shared: Storage, client_for: ClientFactory
 ) -> None:

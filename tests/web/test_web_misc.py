@@ -1,7 +1,9 @@
-"""The paging adapter and ``reactor serve``'s refusals."""
+"""The paging adapter, trace rendering and ``reactor serve``'s refusals."""
 
 from __future__ import annotations
 
+import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from reactor import MemoryStorage, Status
 from reactor.cli import main
 from reactor.storage import StoredExecution
+from reactor.web._documents import trace_entries
 from reactor.web._paging import BadCursor, list_page
 
 
@@ -59,3 +62,32 @@ async def test_the_fallback_pages_storage_list_by_offset() -> None:
 def test_serve_refuses_dev_mode_off_localhost(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--dev", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 2
     assert "only on localhost" in capsys.readouterr().err
+
+
+def test_trace_entries_are_read_from_the_execution_when_the_engine_keeps_them() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    execution: Any = SimpleNamespace(
+        trace=[
+            {"event": "step.completed", "step": "hold", "time": when, "attempt": 1},
+            SimpleNamespace(
+                event="resumed", step="approval", time=when, attempt=1, principal="mia"
+            ),
+        ]
+    )
+    assert trace_entries(execution) == [
+        {
+            "event": "step.completed",
+            "step": "hold",
+            "time": "2026-01-02T03:04:05+00:00",
+            "attempt": 1,
+            "principal": None,
+        },
+        {
+            "event": "resumed",
+            "step": "approval",
+            "time": "2026-01-02T03:04:05+00:00",
+            "attempt": 1,
+            "principal": "mia",
+        },
+    ]
+    assert trace_entries(SimpleNamespace()) == []  # type: ignore[arg-type]
