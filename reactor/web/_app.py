@@ -229,8 +229,11 @@ class _Web:
             return None
         try:
             return await cls.afind(stored.id)
-        except ExecutionNotFound:
-            # Expired between the listing and this read.
+        except StorageError:
+            raise
+        except ReactorError:
+            # Expired between the listing and this read, or no longer readable by its
+            # class (DefinitionChanged): one such execution must not take the inbox down.
             return None
 
     async def check(self, request: Request, action: Action, execution: Execution | None) -> str:
