@@ -20,6 +20,7 @@ docs:
 
 demo:
 	$(PYTHON) examples/demo.py
+	@echo "Web inbox: python examples/web_app.py, then open http://127.0.0.1:8000/ (inbox at /reactor/)"
 
 bench:
 	$(PYTHON) benchmarks/engine.py

@@ -262,6 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     undo.add_argument("id")
 
+    serve = command("serve", _serve, "serve the interrupt inbox and HTTP API (reactor[web])")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_positive_int, default=8000, metavar="N")
+    serve.add_argument(
+        "--dev", action="store_true", help="allow every request from localhost, no authorization"
+    )
+
     graph = command("graph", None, "print a reactor's steps as a Mermaid flowchart")
     graph.add_argument("target", metavar="module:Class", help="e.g. shop.reactors:Checkout")
     return parser
@@ -459,6 +466,21 @@ async def _undo(args: argparse.Namespace, storage: Storage) -> None:
     stored = await _load(storage, args.id)
     cls = _registered(stored.reactor, "undo", execution_id=stored.id)
     _print_document(_execution_document(await cls.aundo(args.id)), args.json)
+
+
+async def _serve(args: argparse.Namespace, storage: Storage) -> None:
+    """Run ``reactor.web`` with uvicorn; links are signed with ``$REACTOR_WEB_SECRET``."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+    except ImportError as exc:
+        raise _Refused(f"serve needs the web extra: pip install 'reactor[web]' ({exc})") from exc
+    if args.dev and args.host not in ("127.0.0.1", "::1", "localhost"):
+        raise _UsageError("--dev answers without authorization, so only on localhost")
+    secret = os.environ.get("REACTOR_WEB_SECRET") or None
+    app = create_app(dev=args.dev, secret=secret, storage=storage)
+    await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port)).serve()
 
 
 # ----------------------------------------------------------------------- helpers
