@@ -44,7 +44,7 @@ from ._dsl import (
     value,
 )
 from ._reactor import Reactor, registry
-from ._records import Context, Execution, PendingInterrupt
+from ._records import Context, Execution, PendingInterrupt, TraceEntry
 from ._status import Status
 from .errors import (
     AlreadyResumed,
@@ -59,6 +59,7 @@ from .errors import (
     InterruptTimeout,
     NotPaused,
     NotPending,
+    OutputInvalid,
     PayloadInvalid,
     ReactorError,
     ReactorWarning,
@@ -106,6 +107,7 @@ __all__ = [
     "NotPaused",
     "NotPending",
     "Nothing",
+    "OutputInvalid",
     "PayloadInvalid",
     "PendingInterrupt",
     "Reactor",
@@ -120,6 +122,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "StoredExecution",
+    "TraceEntry",
     "WriteConflict",
     "compose",
     "configure",

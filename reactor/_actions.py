@@ -20,7 +20,8 @@ import attrs
 from . import _codec
 from ._config import get_config
 from ._dsl import NOTHING
-from ._executor import Run, live_run, validate_inputs
+from ._executor import SUSPENDED, Run, Stop, live_run, validate_inputs
+from ._graph import breakpoint_error
 from ._interrupts import overdue, schema_errors
 from ._log import emitter
 from ._paths import split
@@ -43,7 +44,7 @@ from .errors import (
 )
 from .storage import Storage, StoredExecution, WriteConflict
 
-__all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "undo"]
+__all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "suspend", "undo"]
 
 # How long a start waits for the execution another start bound the same idempotency
 # key to (it is stored right after the binding).
@@ -59,9 +60,20 @@ async def start(
     idempotency_key: str | None = None,
     interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
     max_concurrency: int | None = None,
+    breakpoints: Iterable[str] = (),
 ) -> Execution:
     """Validate ``inputs`` and run a new execution until it completes, fails or pauses."""
     values = validate_inputs(plan, inputs, execution_id=execution_id)
+    breakpoints = [breakpoints] if isinstance(breakpoints, str) else list(breakpoints)
+    problems = {bp: breakpoint_error(plan, bp) for bp in breakpoints}
+    if any(problems.values()):
+        listing = "; ".join(p for p in problems.values() if p)
+        raise InputInvalid(
+            f"invalid breakpoints: {listing}",
+            errors={"breakpoints": listing},
+            reactor=plan.name,
+            execution_id=execution_id,
+        )
     if storage.durable and plan.name.startswith("__main__."):
         # Other processes import the script under its module name, never "__main__".
         warnings.warn(
@@ -84,6 +96,7 @@ async def start(
         max_concurrency=max_concurrency,
         interrupt_handler=interrupt_handler,
         idempotency_key=idempotency_key,
+        breakpoints=breakpoints,
     )
     try:
         run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
@@ -173,7 +186,7 @@ def _not_paused(run: Run, step: str | None = None) -> NotPaused:
 async def _expire(run: Run, path: str) -> Execution:
     """Fire the timeout of the pending interrupt at ``path`` on a claimed run."""
     node = run.node_at(path)
-    run.log("reactor.interrupt.timed_out", step=path)
+    run.log("reactor.interrupt.timed_out", step=path, waited=_waited(run, path))
     if node.decl.on_timeout is not NOTHING:
         run.accept_payload(path, node.decl.on_timeout)
     else:
@@ -279,6 +292,8 @@ async def resume(
     step: str | None = None,
     correlation_id: str | None = None,
     strict: bool,
+    update: Mapping[str, Any] | None = None,
+    principal: str | None = None,
 ) -> Execution:
     """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
     path: str | None = step
@@ -303,6 +318,21 @@ async def resume(
             raise _not_paused(run, path)
         path = _pick(run, path, correlation_id)
         pending = run.pending[path]
+        if pending.is_hold:
+            # A breakpoint or operator pause: the payload is ignored.
+            if stored.status is not Status.PAUSED:
+                raise _not_paused(run, path)
+            if update:
+                run.edit(update, principal)
+            waited = _waited(run, path)
+            run.release(path)
+            run.note("resumed", path, None, principal)
+            try:
+                await run.claim()
+            except WriteConflict:
+                continue
+            run.log("reactor.execution.released", step=path, waited=waited)
+            return await run.drive()
         node = run.node_at(path)
         if (
             pending.deadline is not None
@@ -361,7 +391,13 @@ async def resume(
             what=f"the payload of {path!r}",
             limit=get_config().max_payload_bytes,
         )
+        if update:
+            if stored.status is not Status.PAUSED:
+                raise _not_paused(run, path)
+            run.edit(update, principal)
+        waited = _waited(run, path)
         run.accept_payload(path, payload, tree)
+        run.note("resumed", path, None, principal)
         try:
             if stored.status is Status.PAUSED:
                 await run.claim()
@@ -371,11 +407,17 @@ async def resume(
                 await run.write()
         except WriteConflict:
             continue
-        run.log("reactor.interrupt.resumed", step=path)
+        run.log("reactor.interrupt.resumed", step=path, waited=waited)
         if stored.status is Status.PAUSED:
             return await run.drive()
         return run.snapshot()
     raise AssertionError("unreachable: cas_retry raises when exhausted")
+
+
+def _waited(run: Run, path: str) -> float | None:
+    """Seconds the pending item at ``path`` has waited (``None``: unknown)."""
+    since = run.pending[path].since
+    return max(get_config().clock() - since, 0.0) if since is not None else None
 
 
 async def _store_early(
@@ -434,10 +476,15 @@ async def _request_undo(run: Run, reason: str) -> None:
         live.request_cancel(reason, undo=True)
 
 
-async def _cancel_with_undo(run: Run, reason: str) -> Execution:
+async def _cancel_with_undo(run: Run, reason: str, principal: str | None = None) -> Execution:
     """Claim the run, undo its completed steps newest first, end it CANCELLED."""
     await run.claim()
+    dropped = sum(not p.is_hold for p in run.pending.values())
     run.pending.clear()
+    if dropped:
+        run.log("reactor.execution.interrupts_dropped", dropped=dropped)
+    if reason == "undo":
+        run.note("undone", None, None, principal)
     problems = await run.rollback(None)
     if problems is not None:
         run.error = problems
@@ -446,13 +493,19 @@ async def _cancel_with_undo(run: Run, reason: str) -> Execution:
 
 
 async def cancel(
-    plan: Plan, storage: Storage, execution_id: str, reason: str | None = None
+    plan: Plan,
+    storage: Storage,
+    execution_id: str,
+    reason: str | None = None,
+    *,
+    principal: str | None = None,
 ) -> Execution:
     """Cancel without compensation; a running execution stops before its next step."""
     live = live_run(plan, execution_id)
     if live is not None and live.version == 0:
         # Not stored yet: it will store itself cancelled before its next step.
         live.request_cancel(reason or "cancelled")
+        live.note("cancelled", None, None, principal)
         live.log("reactor.execution.cancelled", reason=live.stop_reason)
         return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.stop_reason)
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
@@ -461,31 +514,75 @@ async def cancel(
         if stored.status.finished:
             raise _not_paused(run)
         run.status, run.reason = Status.CANCELLED, reason or "cancelled"
+        dropped = sum(not p.is_hold for p in run.pending.values())
         if stored.status is Status.PAUSED:
             run.pending.clear()
+        run.note("cancelled", None, None, principal)
         try:
             await run.write()
         except WriteConflict:
             continue
         live = live_run(plan, execution_id)
         if live is not None:
+            live.note("cancelled", None, None, principal)
             live.request_cancel(run.reason)
-        run.log("reactor.execution.cancelled", reason=run.reason)
+        run.log("reactor.execution.cancelled", reason=run.reason, dropped=dropped)
         run.pending.clear()
         return run.snapshot()
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
-async def undo(plan: Plan, storage: Storage, execution_id: str) -> Execution:
+async def undo(
+    plan: Plan, storage: Storage, execution_id: str, *, principal: str | None = None
+) -> Execution:
     """Undo the completed steps newest first, then mark the execution CANCELLED."""
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         stored, run = await _load_run(plan, storage, execution_id)
         if stored.status in (Status.RUNNING, Status.CANCELLED):
             raise _not_paused(run)
         try:
-            return await _cancel_with_undo(run, "undo")
+            return await _cancel_with_undo(run, "undo", principal)
         except WriteConflict:
             continue
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
+
+
+async def suspend(
+    plan: Plan,
+    storage: Storage,
+    execution_id: str,
+    reason: str | None = None,
+    *,
+    principal: str | None = None,
+) -> Execution:
+    """Ask a running execution to pause at its next step boundary (see
+    ``Reactor.suspend``); a paused one is returned as it is."""
+    reason = reason or "suspended"
+    live = live_run(plan, execution_id)
+    if live is not None and live.version == 0:
+        # Not stored yet: only this process can reach it.
+        live.request_stop(Stop.PAUSE, reason)
+        live.note("suspended", SUSPENDED, None, principal)
+        live.log("reactor.execution.suspend_requested", reason=reason)
+        return live.snapshot()
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
+        stored, run = await _load_run(plan, storage, execution_id, check=False)
+        if stored.status.finished:
+            raise _not_paused(run)
+        if stored.status is Status.PAUSED:
+            return run.snapshot()
+        # The owner notices the stored request at its next write or lease renewal.
+        run.request_stop(Stop.PAUSE, reason)
+        run.note("suspended", SUSPENDED, None, principal)
+        try:
+            await run.write()
+        except WriteConflict:
+            continue
+        live = live_run(plan, execution_id)
+        if live is not None:
+            live.request_stop(Stop.PAUSE, reason)
+        run.log("reactor.execution.suspend_requested", reason=reason)
+        return run.snapshot()
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 

@@ -13,6 +13,7 @@ import attrs
 import cattrs
 
 from . import _codec
+from ._records import TraceEntry
 from .errors import FailureInfo
 
 __all__ = ["Body", "StoredPending", "Tree", "Trees", "dump_body", "load_body"]
@@ -34,6 +35,8 @@ class StoredPending:
         deadline: Unix time it times out at, if any.
         strategy: ``"lazy"`` or ``"active"``.
         attempts_left: Invalid strict resumes still allowed (``None``: unlimited).
+        kind: ``"interrupt"``, ``"breakpoint"`` or ``"suspended"``.
+        since: Unix time the execution reached it.
     """
 
     cid: str | None
@@ -41,6 +44,8 @@ class StoredPending:
     deadline: float | None
     strategy: str
     attempts_left: int | None
+    kind: str = "interrupt"
+    since: float | None = None
 
 
 @attrs.define
@@ -64,6 +69,14 @@ class Body:
         version: The reactor class's ``version`` when the execution started.
         returns: The step whose result is the execution's result (so that tools without
             the class, such as the CLI's ``show``, can tell it).
+        trace: The timeline (the newest ``TRACE_LIMIT`` entries).
+        suspend_request: Reason of a requested operator pause the owner must carry out.
+        breakpoints: The breakpoints given to ``run`` (class-level ones come from the class).
+        child_attempts: Attempts used by ``compose(..., retries=N)`` children, by path.
+        redacted: Names of the root inputs declared ``redact=True`` (so that tools without
+            the class, such as the CLI's ``show``, can mask them).
+        span_context: The W3C trace context of the execution's first OpenTelemetry span,
+            which later spans (after a resume, in any process) link to.
     """
 
     owner: str
@@ -81,6 +94,12 @@ class Body:
     idempotency_key: str | None = None
     version: Tree = Tree(None)
     returns: str | None = None
+    trace: list[TraceEntry] = attrs.Factory(list)
+    suspend_request: str | None = None
+    breakpoints: list[str] = attrs.Factory(list)
+    child_attempts: dict[str, int] = attrs.Factory(dict)
+    redacted: list[str] = attrs.Factory(list)
+    span_context: dict[str, str] | None = None
 
 
 _converter = cattrs.Converter()

@@ -61,6 +61,8 @@ class Input:
         schema: JSON Schema the value must satisfy (checked before anything runs).
         default: Value used when the input is not given; without one the input is required.
         description: Free text shown in ``reactor show`` and the Mermaid graph.
+        redact: Mask the value (``"***"``) in logs, error messages, the trace, the CLI and
+            web pages; steps still receive it unmasked.
 
     Example::
 
@@ -75,10 +77,12 @@ class Input:
         schema: Mapping[str, Any] | None = None,
         default: Any = NOTHING,
         description: str | None = None,
+        redact: bool = False,
     ) -> None:
         self.schema = dict(schema) if schema is not None else None
         self.default = default
         self.description = description
+        self.redact = redact
         self.name = ""
 
     @property
@@ -192,6 +196,10 @@ class StepDecl:
     timeout: float | None = None
     undo_fn: Callable[..., Any] | None = None
     compensate_fn: Callable[..., Any] | None = None
+    # step options
+    when: Callable[..., Any] | None = None
+    default: Any = None
+    output_schema: dict[str, Any] | None = None
     # interrupt options
     correlation_id: Callable[..., Any] | None = None
     schema: dict[str, Any] | None = None
@@ -206,6 +214,8 @@ class StepDecl:
     item: str = "item"
     max_concurrency: int | None = None
     fail_fast: bool = True
+    #: compose: how many times a failed child is rolled back and run again.
+    retries: int = 0
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -266,6 +276,9 @@ def step(
     jitter: float = 0.0,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
     timeout: float | None = None,
+    when: Callable[..., Any] | None = None,
+    default: Any = None,
+    output_schema: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], StepDecl]: ...
 
 
@@ -282,6 +295,9 @@ def step(
     jitter: float = 0.0,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
     timeout: float | None = None,
+    when: Callable[..., Any] | None = None,
+    default: Any = None,
+    output_schema: Mapping[str, Any] | None = None,
 ) -> StepDecl | Callable[[Callable[..., Any]], StepDecl]:
     """Declare a step; works bare (``@step``) and called (``@step(retries=3)``).
 
@@ -300,6 +316,12 @@ def step(
         retry_on: Exception types worth retrying; others fail the step at once.
         timeout: Seconds one attempt may take; past it the attempt fails with
             ``TimeoutError``.
+        when: A predicate (arguments by parameter name, like the body's; they are
+            dependencies too): when it returns false the step is skipped, recorded with
+            the value ``default``, never undone, and its dependents run.
+        default: The value a skipped step records (default ``None``).
+        output_schema: JSON Schema the result must satisfy; a result that fails it
+            fails the step at once (no retry), which rolls the execution back.
     """
 
     def wrap(fn: Callable[..., Any]) -> StepDecl:
@@ -315,6 +337,9 @@ def step(
                 retry_on if isinstance(retry_on, tuple) else (retry_on,),
             ),
             timeout=timeout,
+            when=when,
+            default=default,
+            output_schema=dict(output_schema) if output_schema is not None else None,
             **_step_options(wait_for, args),
         )
 
@@ -378,6 +403,7 @@ def compose(
     *,
     inputs: Mapping[str, SourceLike] | None = None,
     wait_for: Iterable[str] | str = (),
+    retries: int = 0,
 ) -> StepDecl:
     """Declare a step that runs the reactor ``child`` inside this execution.
 
@@ -391,12 +417,16 @@ def compose(
         child: The child reactor class.
         inputs: ``{child_input: source}``; a plain string names a parent input or step.
         wait_for: Steps that must complete first, without passing their results.
+        retries: When the child fails, roll it back (its completed steps undone) and run
+            it again from the start, up to this many times; then the failure is the
+            parent's.
     """
     return StepDecl(
         "compose",
         None,
         child=child,
         inputs=dict(inputs or {}),  # type: ignore[arg-type]  # strings: resolved by the graph
+        retries=retries,
         **_step_options(wait_for, None),
     )
 

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import enum
 import inspect
+import re
 import threading
 import time
 import weakref
@@ -28,7 +29,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from . import _codec
+from . import _codec, _otel
 from ._body import Body, Trees, dump_body, load_body
 from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
@@ -39,7 +40,7 @@ from ._lease import Heartbeat, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
-from ._records import Execution, PendingInterrupt
+from ._records import TRACE_LIMIT, Execution, PendingInterrupt, TraceEntry
 from ._retry import cas_retry
 from ._saga import outcome, roll_back
 from ._scheduler import schedule
@@ -50,7 +51,9 @@ from .errors import (
     ExecutionNotFound,
     FailureInfo,
     InputInvalid,
+    OutputInvalid,
     PayloadInvalid,
+    ReactorError,
     RollbackFailure,
     SerializationError,
     StorageError,
@@ -79,6 +82,13 @@ class Stop(enum.Enum):
     """A step returned or raised ``Halt``."""
     SUSPENDED = "suspended"
     """Its process shuts down: checkpoint and leave the rest to a worker."""
+    PAUSE = "pause"
+    """An operator asked for a pause (``Reactor.suspend``): store it paused with a
+    pending ``"suspended"`` item."""
+
+
+#: The pending item of an operator pause.
+SUSPENDED = "suspended"
 
 
 class Run:
@@ -95,6 +105,7 @@ class Run:
         interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
         idempotency_key: str | None = None,
         owner: str | None = None,
+        breakpoints: Iterable[str] = (),
     ) -> None:
         config = get_config()
         self.plan = plan
@@ -140,7 +151,24 @@ class Run:
         self.dirty = True
         self.active_tasks = 0
         self.inline_sync = False
-        self.log = emitter(config.middleware, reactor=plan.name, execution_id=execution_id)
+        self.clock = config.clock
+        #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
+        self.trace: list[tuple[str, str | None, float, int | None, str | None]] = []
+        #: Breakpoints given to ``run`` (stored), and all that apply at the root.
+        self.run_breakpoints = sorted(breakpoints)
+        self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
+        self.breaking = bool(self.breakpoints) or plan.breaking
+        #: Attempts used by retried compose children, by path.
+        self.child_attempts: dict[str, int] = {}
+        #: Strings of redacted inputs, masked in error messages and log lines.
+        self.secrets: set[str] = set()
+        self.add_secrets(plan, inputs)
+        self.otel = _otel.telemetry(plan.name, execution_id)
+        self.span_context: dict[str, str] | None = None
+        middleware = config.middleware
+        if self.otel is not None:
+            middleware = (*middleware, self.otel)
+        self.log = emitter(middleware, reactor=plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
         self.next_beat = 0.0
@@ -160,6 +188,47 @@ class Run:
         """Stop before the next step and end ``CANCELLED`` (``undo``: undo first)."""
         self.request_stop(Stop.CANCELLED, reason)
         self.undo_on_cancel = self.undo_on_cancel or undo
+
+    def note(
+        self,
+        event: str,
+        step: str | None = None,
+        attempt: int | None = None,
+        principal: str | None = None,
+    ) -> None:
+        """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
+        trace = self.trace
+        trace.append((event, step, self.clock(), attempt, principal))
+        if len(trace) > 2 * TRACE_LIMIT:
+            del trace[:-TRACE_LIMIT]
+
+    # -------------------------------------------------------------- redaction
+
+    def add_secrets(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        """Remember the redacted inputs of a frame, to mask them in messages."""
+        for name in plan.redacted:
+            if name in inputs:
+                _collect_secrets(inputs[name], self.secrets)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every redacted input value masked as ``"***"``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def scrub_failure(self, info: FailureInfo | None) -> FailureInfo | None:
+        if info is None or not self.secrets:
+            return info
+        return FailureInfo(
+            step=info.step,
+            message=self.scrub(info.message),
+            type=info.type,
+            traceback=self.scrub(info.traceback) if info.traceback else info.traceback,
+            rollback_failures=[
+                RollbackFailure(f.step, f.kind, self.scrub(f.message))
+                for f in info.rollback_failures
+            ],
+        )
 
     @property
     def lost(self) -> bool:
@@ -197,6 +266,12 @@ class Run:
                 idempotency_key=self.idempotency_key,
                 version=self.plan.version,
                 returns=self.plan.returns,
+                trace=[TraceEntry(*entry) for entry in self.trace[-TRACE_LIMIT:]],
+                suspend_request=self.stop_reason if self.stop is Stop.PAUSE else None,
+                breakpoints=self.run_breakpoints,
+                child_attempts=self.child_attempts,
+                redacted=sorted(self.plan.redacted),
+                span_context=self.span_context,
             )
         )
 
@@ -273,10 +348,22 @@ class Run:
                 f"the stored body cannot be read: {exc}", reactor=plan.name, execution_id=stored.id
             ) from exc
         run = cls(
-            plan, stored.id, storage, {}, idempotency_key=body.idempotency_key, owner=body.owner
+            plan,
+            stored.id,
+            storage,
+            {},
+            idempotency_key=body.idempotency_key,
+            owner=body.owner,
+            breakpoints=body.breakpoints,
         )
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
+        run.add_secrets(plan, run.root.inputs)
+        run.trace = [(e.event, e.step, e.time, e.attempt, e.principal) for e in body.trace]
+        run.child_attempts = body.child_attempts
+        run.span_context = body.span_context
+        if run.otel is not None:
+            run.otel.stored = body.span_context
         run.status = stored.status
         run.reason = stored.reason
         run.version = stored.version
@@ -287,6 +374,8 @@ class Run:
             run.stop, run.stop_reason = Stop.HALTED, body.halt_reason
         if body.undo_request and not stored.status.finished:
             run.request_cancel(body.undo_request, undo=True)
+        if body.suspend_request is not None and stored.status is Status.RUNNING:
+            run.request_stop(Stop.PAUSE, body.suspend_request)
         run.frame_trees = body.frames
         run.element_failures = body.element_failures
         if check:
@@ -299,8 +388,11 @@ class Run:
                         execution_id=stored.id,
                         step=prefix[:-1],
                     )
-            for path in [*body.done, *body.pending]:
+            for path in body.done:
                 run.node_at(path)
+            for path, held in body.pending.items():
+                if held.kind == "interrupt":
+                    run.node_at(path)
         run.trees = body.results
         run.results.update(
             (path, run._decode_result(path, tree)) for path, tree in run.trees.items()
@@ -381,11 +473,22 @@ class Run:
             self.request_cancel(current.reason or current.status.value)
         if body.undo_request and not self.undo_on_cancel:
             self.request_cancel(body.undo_request, undo=True)
+        if body.suspend_request is not None and self.stop is not Stop.PAUSE:
+            self.request_stop(Stop.PAUSE, body.suspend_request)
+        # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
+        known = set(self.trace[-TRACE_LIMIT:])
+        for entry in body.trace[-_FOREIGN_WINDOW:]:
+            row = (entry.event, entry.step, entry.time, entry.attempt, entry.principal)
+            if entry.event in _FOREIGN_EVENTS and row not in known:
+                self.trace.append(row)
         arrived = False
         for path in body.resolved:
             if path not in self.resolved and path in body.results:
                 tree = body.results[path]
                 self.accept_payload(path, self._decode_result(path, tree), tree)
+                arrived = True
+            elif path not in self.resolved and path in self.pending:
+                self.release(path)
                 arrived = True
         for path, data in body.pending.items():
             if path in self.pending:
@@ -424,13 +527,74 @@ class Run:
         self.done.append(path)
         self.dirty = True
 
+    def release(self, path: str) -> None:
+        """Let the run go on past the hold (breakpoint or operator pause) at ``path``."""
+        self.pending.pop(path, None)
+        self.resolved.add(path)
+        self.dirty = True
+
+    def edit(self, update: Mapping[str, Any], principal: str | None) -> None:
+        """Replace the recorded results of completed steps (``resume(..., update=)``).
+
+        Every edit is checked and encoded before any is applied, so a refused edit
+        changes nothing.
+
+        Raises:
+            OutputInvalid: a new result fails its step's output schema.
+            ReactorError: a path names no completed step, or a value cannot be encoded.
+        """
+        trees = {}
+        for path, value in update.items():
+            if path not in self.results:
+                raise ReactorError(
+                    f"update= names {path!r}, which is not a completed step",
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
+            node = self.node_at(path)
+            self.check_output(node, path, value)
+            trees[path] = _codec.encode(
+                value, reactor=self.plan.name, execution_id=self.id, step=path
+            )
+        for path, value in update.items():
+            self.results[path] = value
+            self.trees[path] = trees[path]
+            self.note("step.edited", path, None, principal)
+            self.log("reactor.step.edited", step=path)
+        self.dirty = True
+
+    def check_output(self, node: Node | None, path: str, value: Any) -> None:
+        """Check ``value`` against the step's ``output_schema``, if it declares one.
+
+        Raises:
+            OutputInvalid: it fails the schema.
+        """
+        validator = node.output_validator if node is not None else None
+        if validator is None:
+            return
+        errors = [
+            {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
+            for e in validator.iter_errors(value)
+        ]
+        if errors:
+            raise OutputInvalid(
+                f"the result fails the output schema: {errors[0]['path']}: {errors[0]['message']}",
+                errors=errors,
+                reactor=self.plan.name,
+                execution_id=self.id,
+                step=path,
+            )
+
     def fail(
         self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool
     ) -> None:
         frame.scope.failed.append(Failed(node, path, exc, compensate))
         if frame.scope.failure is None:
             frame.scope.failure = (path, exc)
-        self.log("reactor.step.failed", step=path, error=f"{type(exc).__name__}: {exc}")
+        self.note("step.failed", path)
+        error = f"{type(exc).__name__}: {exc}"
+        self.log("reactor.step.failed", step=path, error=self.scrub(error))
 
     # ----------------------------------------------------------------- calling
 
@@ -506,7 +670,45 @@ class Run:
     def run_node(self, frame: Frame, name: str) -> Coroutine[Any, Any, bool | None]:
         """Run the node ``name`` of ``frame`` as its kind says."""
         node = frame.plan.nodes[name]
+        if self.breaking:
+            return self.run_between_breakpoints(frame, node)
         return node.kind.run(self, frame, node)
+
+    def breakpoint_at(self, when: str, frame: Frame, name: str) -> str | None:
+        """The pending item of the ``when`` breakpoint (``"before"``/``"after"``) of a
+        node, if one applies and has not been passed yet."""
+        path = frame.prefix + name
+        key = f"{when}:{path}"
+        if key in self.resolved:
+            return None
+        if (
+            key in self.breakpoints
+            or (frame.prefix and f"{when}:{name}" in frame.plan.breakpoints)
+            or ("[" in key and _ELEMENT_INDEX.sub("", key) in self.breakpoints)
+        ):
+            return key
+        return None
+
+    async def run_between_breakpoints(self, frame: Frame, node: Node) -> bool | None:
+        """Run a node, holding the run at its ``before:``/``after:`` breakpoints."""
+        held = self.breakpoint_at("before", frame, node.name)
+        if held is not None and not self.stopping(frame.scope):
+            return self.hold(held, "breakpoint", {"breakpoint": held})
+        done = await node.kind.run(self, frame, node)
+        held = self.breakpoint_at("after", frame, node.name) if done else None
+        if held is not None:
+            # Completed and recorded: its dependents wait until the breakpoint is resumed.
+            return self.hold(held, "breakpoint", {"breakpoint": held})
+        return done
+
+    def hold(self, path: str, kind: str, request: dict[str, Any]) -> bool:
+        """Add a pending breakpoint or operator pause; the run pauses at the end of the
+        pass (``False``: the node waits)."""
+        if path not in self.pending:
+            self.pending[path] = Pending.hold(path, kind, request, self.clock())
+            self.log("reactor.execution.held", step=path, kind=kind)
+            self.dirty = True
+        return False
 
     async def run_guarded(
         self,
@@ -530,10 +732,15 @@ class Run:
             return None
         call = node.call
         assert call is not None
+        if node.guard is not None:
+            skipped = await self.skipped(frame, node, path)
+            if skipped is not False:
+                return skipped
         timeout = node.decl.timeout
         retry = node.decl.retry
         attempt = 0
         log = self.log
+        note = self.note
         value: Any = None
         while True:
             attempt += 1
@@ -542,6 +749,7 @@ class Run:
             except ArgumentError as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
+            note("step.started", path, attempt)
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
@@ -555,12 +763,13 @@ class Run:
             except Exception as exc:
                 if retry.retries_after(attempt, exc):
                     delay = retry.delay(attempt)
+                    note("step.retried", path, attempt)
                     log(
                         "reactor.step.retrying",
                         step=path,
                         attempt=attempt,
                         delay=delay,
-                        error=repr(exc),
+                        error=self.scrub(repr(exc)),
                     )
                     if delay:
                         await asyncio.sleep(delay)
@@ -578,12 +787,41 @@ class Run:
         if skipped:
             value = value.value
         try:
+            if node.output_validator is not None:
+                self.check_output(node, path, value)
             self.record(path, value, undoable=node.undo is not None and not skipped)
-        except SerializationError as exc:
+        except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
+        note("step.completed", path, attempt)
         if log.enabled:
             log("reactor.step.completed", step=path, attempt=attempt)
+        return True
+
+    async def skipped(self, frame: Frame, node: Node, path: str) -> bool | None:
+        """Evaluate the step's ``when`` predicate: ``False`` if the step is to run, else
+        the step's outcome (``True``: skipped and recorded; ``None``: failed)."""
+        guard = node.guard
+        assert guard is not None
+        try:
+            run = await self.invoke(guard, frame, self.binder.bind(frame, guard, path), None)
+        except ArgumentError as exc:
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
+        except Exception as exc:
+            # A predicate that raises fails the step before its body ran: nothing to
+            # compensate.
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
+        if run:
+            return False
+        try:
+            self.record(path, node.decl.default, undoable=False)
+        except SerializationError as exc:
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
+        self.note("step.skipped", path)
+        self.log("reactor.step.skipped", step=path)
         return True
 
     async def reach_interrupt(self, frame: Frame, node: Node, path: str) -> bool | None:
@@ -657,6 +895,7 @@ class Run:
             self.frame_trees[prefix] = _codec.encode(
                 inputs, reactor=self.plan.name, execution_id=self.id, step=prefix[:-1]
             )
+        self.add_secrets(node.child, inputs)
         frame = Frame(
             node.child,
             prefix,
@@ -669,13 +908,52 @@ class Run:
         return frame
 
     async def run_compose(self, frame: Frame, node: Node, path: str) -> bool | None:
+        retries = node.decl.retries
         child = self.child_frame(frame, node, path + ".", {}, frame.scope)
-        complete, value = await self.run_frame(child)
+        if retries:
+            # A scope of its own, so that a failed attempt stops only the child.
+            child.scope = Scope(parent=frame.scope)
+        while True:
+            complete, value = await self.run_frame(child)
+            failure = child.scope.failure
+            if not retries or failure is None:
+                break
+            used = self.child_attempts.get(path, 0)
+            if used >= retries or self.stopping(frame.scope):
+                # Out of attempts: the failure is the parent's (its rollback undoes the
+                # child's last attempt with everything else).
+                frame.scope.failed.extend(child.scope.failed)
+                if frame.scope.failure is None:
+                    frame.scope.failure = failure
+                return None
+            self.child_attempts[path] = used + 1
+            await self.rollback(child.scope, path + ".")
+            self.forget(path + ".")
+            self.note("step.retried", path, used + 1)
+            self.log("reactor.step.retrying", step=path, attempt=used + 1, error=failure[0])
+            child.scope = Scope(parent=frame.scope)
         if not complete:
             return None if self.stopping(frame.scope) else False
         self.record(path, value, undoable=False)
         self.log("reactor.step.completed", step=path)
         return True
+
+    def forget(self, prefix: str) -> None:
+        """Drop what a failed child attempt left under ``prefix`` (it runs again)."""
+        for path in [p for p in self.results if p.startswith(prefix)]:
+            del self.results[path]
+            self.trees.pop(path, None)
+        self.done = [p for p in self.done if not p.startswith(prefix)]
+        self.undo_stack = [p for p in self.undo_stack if not p.startswith(prefix)]
+        self.resolved = {p for p in self.resolved if not p.startswith(prefix)}
+        for path in [p for p in self.pending if p.startswith(prefix)]:
+            del self.pending[path]
+        for key in [k for k in self.frame_trees if k.startswith(prefix) and k != prefix]:
+            del self.frame_trees[key]
+            self.frames.pop(key, None)
+        for key in [k for k in self.element_failures if k.startswith(prefix)]:
+            del self.element_failures[key]
+        self.dirty = True
 
     async def run_map(self, frame: Frame, node: Node, path: str) -> bool | None:
         assert node.over is not None
@@ -758,13 +1036,25 @@ class Run:
         call = node.undo if kind == "undo" else node.compensate
         if call is None:
             return None
+        started = time.perf_counter()
         try:
             kwargs = self.binder.bind(frame, call, path, own=self.results.get(path), error=error)
             await self.invoke(call, frame, kwargs, None)
         except Exception as exc:
-            self.log(f"reactor.step.{kind}_failed", step=path, error=repr(exc))
-            return RollbackFailure(path, kind, f"{type(exc).__name__}: {exc}")
-        self.log("reactor.step.undone" if kind == "undo" else "reactor.step.compensated", step=path)
+            self.log(
+                f"reactor.step.{kind}_failed",
+                step=path,
+                error=self.scrub(repr(exc)),
+                duration=time.perf_counter() - started,
+            )
+            return RollbackFailure(path, kind, self.scrub(f"{type(exc).__name__}: {exc}"))
+        if kind == "undo":
+            self.note("step.undone", path)
+        self.log(
+            "reactor.step.undone" if kind == "undo" else "reactor.step.compensated",
+            step=path,
+            duration=time.perf_counter() - started,
+        )
         return None
 
     async def undone(self, path: str) -> None:
@@ -786,7 +1076,7 @@ class Run:
             self.undo_stack = [p for p in self.undo_stack if p not in self.undone_paths]
             self.undone_paths.clear()
         self.dirty = True
-        return outcome(scope.failure if scope else None, problems)
+        return self.scrub_failure(outcome(scope.failure if scope else None, problems))
 
     # -------------------------------------------------------------------- drive
 
@@ -795,6 +1085,8 @@ class Run:
         storing the outcome."""
         _live_runs[self.id] = self
         self.inline_sync = INLINE_ALLOWED.get()
+        if self.otel is not None:
+            self.span_context = self.otel.begin()
         try:
             while True:
                 heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
@@ -807,6 +1099,8 @@ class Run:
                     break
         finally:
             _live_runs.pop(self.id, None)
+            if self.otel is not None:
+                self.otel.end(self.status.value)
         return await self.snapshot_or_stored()
 
     async def conclude(self, complete: bool) -> bool:
@@ -830,6 +1124,13 @@ class Run:
             self.status = Status.RUNNING
             await self.store(lease_seconds=0)
             self.log("reactor.execution.suspended")
+        elif stop is Stop.PAUSE and not complete:
+            reason = self.stop_reason
+            self.stop = self.stop_reason = None
+            self.resolved.discard(SUSPENDED)
+            self.hold(SUSPENDED, "suspended", {"reason": reason})
+            self.note("suspended", SUSPENDED)
+            return await self.pause()
         elif complete:
             await self.finish(Status.COMPLETED)
         else:
@@ -851,6 +1152,7 @@ class Run:
     async def pause(self) -> bool:
         """Store the paused state; return ``False`` if payloads arrived meanwhile."""
         self.status = Status.PAUSED
+        self.note("paused")
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
             try:
                 await self.write()
@@ -964,11 +1266,14 @@ class Run:
             else None,
             results=dict(self.results),
             error=self.error,
-            interrupts=[p.public(self.node_at(p.path)) for p in self.pending.values()],
+            interrupts=[
+                p.public(None if p.is_hold else self.node_at(p.path)) for p in self.pending.values()
+            ],
             reason=self.reason,
             validation_errors=list(validation_errors),
             created_at=dt.datetime.fromtimestamp(self.created_at, dt.UTC),
             updated_at=dt.datetime.fromtimestamp(self.updated_at, dt.UTC),
+            trace=tuple(TraceEntry(*entry) for entry in self.trace[-TRACE_LIMIT:]),
         )
 
     async def snapshot_or_stored(self) -> Execution:
@@ -1026,7 +1331,12 @@ def validate_inputs(
             if validator is not None:
                 error = next(iter(validator.iter_errors(value)), None)
                 if error is not None:
-                    errors[name] = error.message
+                    # A schema message quotes the value: a redacted one only names the rule.
+                    errors[name] = (
+                        f"*** fails the schema's {error.validator!r} rule"
+                        if declared.redact
+                        else error.message
+                    )
                     continue
             inputs[name] = value
         elif declared.required:
@@ -1043,6 +1353,31 @@ def validate_inputs(
             step=step,
         )
     return inputs
+
+
+_FOREIGN_EVENTS = frozenset({"resumed", "cancelled", "suspended", "step.edited"})
+"""Trace events another process may record while this one runs the execution."""
+_FOREIGN_WINDOW = 20
+"""How many of the stored trace's newest entries a merge looks through for them."""
+
+_ELEMENT_INDEX = re.compile(r"\[\d+\]")
+"""Map element indexes in a path: ``before:lines.pick`` applies to every element."""
+
+
+def _collect_secrets(value: Any, into: set[str]) -> None:
+    """The strings a redacted value shows in messages: its text and its leaves' (short
+    texts, such as ``1``, would mask unrelated text and are left out)."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _collect_secrets(item, into)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _collect_secrets(item, into)
+    elif value is not None and not isinstance(value, bool):
+        text = str(value)
+        if len(text) >= 3:
+            into.add(text)
+            into.add(repr(value))
 
 
 def live_run(plan: Plan, execution_id: str) -> Run | None:

@@ -20,7 +20,7 @@ from ._dsl import NOTHING, Halt, Input, Skip, Source, StepDecl
 from ._plan import KINDS, Binding, Call, Node, Plan
 from .errors import DefinitionError
 
-__all__ = ["RESERVED_INPUT_NAMES", "compile_plan"]
+__all__ = ["RESERVED_INPUT_NAMES", "RESERVED_STEP_NAMES", "breakpoint_error", "compile_plan"]
 
 #: Names an input may not take: options of ``run()`` and names with a reserved meaning in
 #: step signatures. Checked at class creation so ``run(**inputs, execution_id=...)`` can
@@ -35,8 +35,12 @@ RESERVED_INPUT_NAMES = frozenset(
         "idempotency_key",
         "interrupt_handler",
         "max_concurrency",
+        "breakpoints",
     }
 )
+
+#: Names a step may not take: ``"suspended"`` names the pending item of an operator pause.
+RESERVED_STEP_NAMES = frozenset({"suspended"})
 
 _BACKOFFS = ("fixed", "linear", "exponential")
 _STRATEGIES = ("lazy", "active")
@@ -135,6 +139,22 @@ class _Compiler:
             self.source_binding(k, v, node.name) for k, v in node.decl.inputs.items()
         )
         _check_child_inputs(self.name, node, item)
+
+    def guard(self, node: Node) -> None:
+        when = node.decl.when
+        if when is None:
+            return
+        params = list(inspect.signature(when).parameters) if callable(when) else []
+        # A predicate written as a method (first parameter `self`) gets the instance too.
+        node.guard = self.call(
+            when, node.name, "when predicate", method=bool(params) and params[0] == "self"
+        )
+
+    def output_schema(self, node: Node) -> None:
+        if node.decl.output_schema is not None:
+            node.output_validator = _validator(
+                self.name, node.decl.output_schema, "output", node.name
+            )
 
     def over(self, node: Node) -> None:
         if node.decl.over is None:
@@ -306,6 +326,7 @@ def compile_plan(
     returns: str | None,
     max_concurrency: int | None,
     version: Any = None,
+    breakpoints: Any = (),
 ) -> Plan:
     """Check a reactor's declarations and compile them.
 
@@ -339,6 +360,8 @@ def compile_plan(
     compiler = _Compiler(reactor, label, inputs, decls)
     nodes: dict[str, Node] = {}
     for step_name, decl in decls.items():
+        if step_name in RESERVED_STEP_NAMES:
+            raise _fail(label, f"step name {step_name!r} is reserved", step_name)
         _check_options(label, decl)
         for dep in decl.wait_for:
             if dep not in decls:
@@ -347,7 +370,12 @@ def compile_plan(
         deps: list[str] = list(decl.wait_for)
         node.kind.compile(compiler, node)
         sources = [
-            *(b for call in (node.call, node.correlation) if call for b in call.bindings),
+            *(
+                b
+                for call in (node.call, node.correlation, node.guard)
+                if call
+                for b in call.bindings
+            ),
             *node.child_inputs,
             *((node.over,) if node.over is not None else ()),
         ]
@@ -400,7 +428,9 @@ def compile_plan(
         not isinstance(max_concurrency, int) or max_concurrency < 1
     ):
         raise _fail(label, f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-    return Plan(
+    if isinstance(breakpoints, str) or not all(isinstance(b, str) for b in breakpoints):
+        raise _fail(label, f"breakpoints must be a list of strings, got {breakpoints!r}")
+    plan = Plan(
         reactor=reactor,
         name=name,
         version=version,
@@ -410,7 +440,37 @@ def compile_plan(
         roots=tuple(n for n, node in nodes.items() if not node.deps),
         returns=returns if returns is not None else (next(reversed(nodes)) if nodes else None),
         max_concurrency=max_concurrency,
+        breakpoints=frozenset(breakpoints),
+        redacted=frozenset(n for n, i in inputs.items() if i.redact),
     )
+    for bp in plan.breakpoints:
+        problem = breakpoint_error(plan, bp)
+        if problem:
+            raise _fail(label, problem)
+    plan.breaking = bool(plan.breakpoints) or any(
+        node.child.breaking for node in nodes.values() if node.child is not None
+    )
+    return plan
+
+
+def breakpoint_error(plan: Plan, breakpoint: str) -> str | None:
+    """What is wrong with ``breakpoint`` for ``plan`` (``None``: nothing).
+
+    A breakpoint is ``"before:<path>"`` or ``"after:<path>"``; the path names a step,
+    through compose/map steps for children (``"payment.charge"``, ``"lines.pick"`` for
+    every element, ``"lines[2].pick"`` for one).
+    """
+    when, _, path = breakpoint.partition(":")
+    if when not in ("before", "after") or not path:
+        return f'breakpoint {breakpoint!r} must be "before:<step path>" or "after:<step path>"'
+    current: Plan | None = plan
+    for part in path.split("."):
+        name, bracket, index = part.partition("[")
+        node = current.nodes.get(name) if current is not None else None
+        if node is None or (bracket and not (node.kind.per_item and index[:-1].isdigit())):
+            return f"breakpoint {breakpoint!r} names no step of {plan.reactor.__qualname__}"
+        current = node.child
+    return None
 
 
 def _child_plan(label: str, step: str, decl: StepDecl) -> Plan:

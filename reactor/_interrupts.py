@@ -29,6 +29,9 @@ class Pending:
         deadline: Unix time it times out at, if any.
         strategy: ``"lazy"`` or ``"active"``.
         attempts_left: Invalid strict resumes still allowed (``None``: unlimited).
+        kind: ``"interrupt"``; ``"breakpoint"`` or ``"suspended"`` for a hold, which no
+            node backs and whose payload is ignored.
+        since: Unix time the execution reached it.
     """
 
     path: str
@@ -38,10 +41,28 @@ class Pending:
     deadline: float | None
     strategy: str
     attempts_left: int | None
+    kind: str = "interrupt"
+    since: float | None = None
+
+    @classmethod
+    def hold(cls, path: str, kind: str, request: dict[str, Any], since: float) -> Pending:
+        """A breakpoint or operator pause: resumed like an interrupt, payload ignored."""
+        return cls(path, None, request, Tree(request), None, "lazy", None, kind, since)
+
+    @property
+    def is_hold(self) -> bool:
+        """Whether it is a breakpoint or an operator pause rather than an interrupt."""
+        return self.kind != "interrupt"
 
     def stored(self) -> StoredPending:
         return StoredPending(
-            self.correlation_id, self.request_tree, self.deadline, self.strategy, self.attempts_left
+            self.correlation_id,
+            self.request_tree,
+            self.deadline,
+            self.strategy,
+            self.attempts_left,
+            self.kind,
+            self.since,
         )
 
     @classmethod
@@ -54,19 +75,23 @@ class Pending:
             stored.deadline,
             stored.strategy,
             stored.attempts_left,
+            stored.kind,
+            stored.since,
         )
 
-    def public(self, node: Node) -> PendingInterrupt:
-        """The view callers get (:attr:`Execution.interrupts`)."""
+    def public(self, node: Node | None) -> PendingInterrupt:
+        """The view callers get (:attr:`Execution.interrupts`); ``node`` is the
+        interrupt's (``None`` for a hold)."""
         return PendingInterrupt(
             step=self.path,
             correlation_id=self.correlation_id,
             request=self.request,
-            schema=node.decl.schema,
+            schema=node.decl.schema if node is not None else None,
             deadline=dt.datetime.fromtimestamp(self.deadline, dt.UTC)
             if self.deadline is not None
             else None,
             attempts_left=self.attempts_left,
+            kind=self.kind,
         )
 
 

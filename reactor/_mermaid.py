@@ -20,7 +20,11 @@ def _lines(plan: Plan, prefix: str, indent: str) -> list[str]:
         label = node.kind.label(name)
         if node.undo is not None:
             label += " ↺"
+        if node.guard is not None:
+            label += " (when)"
         lines.append(f"{indent}{_id(prefix, name)}{left}{label}{right}")
+        if node.guard is not None:
+            lines.append(f"{indent}class {_id(prefix, name)} guarded")
         if node.child is not None:
             title = f"{name}: {node.child.reactor.__qualname__}" + (
                 " (each item)" if node.kind.per_item else ""
@@ -39,7 +43,19 @@ def _lines(plan: Plan, prefix: str, indent: str) -> list[str]:
     return lines
 
 
+def _guarded(plan: Plan) -> bool:
+    """Whether the plan or a child's has a step with a ``when`` predicate."""
+    return any(
+        node.guard is not None or (node.child is not None and _guarded(node.child))
+        for node in plan.nodes.values()
+    )
+
+
 def mermaid(plan: Plan) -> str:
     """The flowchart text: inputs as stadiums, steps as boxes, interrupts as hexagons,
-    compose/map children as subgraphs; dotted arrows are ``wait_for`` ordering."""
-    return "\n".join(["flowchart TD", *_lines(plan, "", "    ")]) + "\n"
+    compose/map children as subgraphs; dotted arrows are ``wait_for`` ordering; a step
+    with a ``when`` predicate is labelled ``(when)`` and drawn with a dashed border."""
+    lines = _lines(plan, "", "    ")
+    if _guarded(plan):
+        lines.append("    classDef guarded stroke-dasharray: 5 5")
+    return "\n".join(["flowchart TD", *lines]) + "\n"

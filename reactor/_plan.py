@@ -96,6 +96,10 @@ class Compiler(Protocol):
 
     def over(self, node: Node) -> None: ...
 
+    def guard(self, node: Node) -> None: ...
+
+    def output_schema(self, node: Node) -> None: ...
+
 
 class Kind:
     """What one kind of node does differently. Subclasses fill in the class variables and
@@ -139,6 +143,8 @@ class StepKind(Kind):
 
     def compile(self, compiler: Compiler, node: Node) -> None:
         compiler.body(node, required=True)
+        compiler.guard(node)
+        compiler.output_schema(node)
 
     def result_hint(self, node: Node) -> Any:
         return node.call.return_hint if node.call is not None else None
@@ -186,6 +192,12 @@ class ComposeKind(Kind):
         compiler.body(node, required=False)
         compiler.child(node, item=None)
 
+    def option_errors(self, decl: StepDecl) -> list[str]:
+        retries = decl.retries
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            return [f"retries must be an int >= 0, got {retries!r}"]
+        return []
+
     def run(self, runner: Runner, frame: Any, node: Node) -> Coroutine[Any, Any, bool | None]:
         return runner.run_guarded(frame, node, runner.run_compose)
 
@@ -232,6 +244,10 @@ class Node:
     child: Plan | None = None
     child_inputs: tuple[Binding, ...] = ()
     over: Binding | None = None
+    #: The ``when=`` predicate: false skips the step.
+    guard: Call | None = None
+    #: The compiled ``output_schema=``.
+    output_validator: jsonschema.protocols.Validator | None = None
 
 
 @attrs.define(eq=False)
@@ -248,6 +264,10 @@ class Plan:
         roots: Steps that depend on nothing.
         returns: The step whose result is the execution's result.
         max_concurrency: How many steps may run at once, if bounded.
+        breakpoints: The class's ``breakpoints`` (``"before:<path>"``/``"after:<path>"``,
+            paths relative to this class).
+        breaking: Whether this plan or a child's declares breakpoints.
+        redacted: Inputs declared ``redact=True``.
     """
 
     reactor: type
@@ -259,6 +279,9 @@ class Plan:
     roots: tuple[str, ...]
     returns: str | None
     max_concurrency: int | None
+    breakpoints: frozenset[str] = frozenset()
+    breaking: bool = False
+    redacted: frozenset[str] = frozenset()
 
     def result_hint(self, step: str) -> Any:
         """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""

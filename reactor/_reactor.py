@@ -7,7 +7,7 @@ face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
 from . import _actions
@@ -122,6 +122,7 @@ class ReactorMeta(type):
             returns=getattr(cls, "returns", None),
             max_concurrency=getattr(cls, "max_concurrency", None),
             version=getattr(cls, "version", None),
+            breakpoints=getattr(cls, "breakpoints", ()),
         )
         if decls or inputs:
             _register(reactor_name, reactor)
@@ -141,6 +142,9 @@ class Reactor(metaclass=ReactorMeta):
         returns: Step whose result is the execution's result (default: the last declared).
         max_concurrency: How many steps may run at once (default: unbounded).
         storage: A :class:`~reactor.storage.Storage` for this class only.
+        breakpoints: ``"before:<step path>"``/``"after:<step path>"`` where every
+            execution pauses (also inside a child: a child class's own breakpoints
+            apply wherever it runs).
 
     Steps receive an instance of the class as ``self`` (a fresh one per execution and
     per process: keep state in results, not on ``self``).
@@ -151,6 +155,7 @@ class Reactor(metaclass=ReactorMeta):
     returns: ClassVar[str | None] = None
     max_concurrency: ClassVar[int | None] = None
     storage: ClassVar[Storage | None] = None
+    breakpoints: ClassVar[Iterable[str]] = ()
     __reactor_plan__: ClassVar[Plan]
 
     # ------------------------------------------------------------------ run
@@ -163,6 +168,7 @@ class Reactor(metaclass=ReactorMeta):
         idempotency_key: str | None = None,
         interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
         max_concurrency: int | None = None,
+        breakpoints: Iterable[str] = (),
         **inputs: Any,
     ) -> Execution:
         """Start an execution and run it until it completes, fails, halts or pauses.
@@ -173,11 +179,15 @@ class Reactor(metaclass=ReactorMeta):
             interrupt_handler: Called with each :class:`PendingInterrupt` reached; a
                 payload it returns resumes at once, ``None`` pauses.
             max_concurrency: How many steps may run at once (overrides the class's).
+            breakpoints: ``"before:<step path>"``/``"after:<step path>"`` where this
+                execution pauses, besides the class's (``"before:payment.charge"`` in a
+                child, ``"before:lines.pick"`` in every map element); each pauses once,
+                with a pending item of that name resumed by :meth:`resume`.
             **inputs: The reactor's inputs.
 
         Raises:
             InputInvalid: before anything runs, if an input is missing, unknown or
-                fails its schema.
+                fails its schema, or a breakpoint names no step.
         """
         return run_sync(
             cls.arun(
@@ -185,6 +195,7 @@ class Reactor(metaclass=ReactorMeta):
                 idempotency_key=idempotency_key,
                 interrupt_handler=interrupt_handler,
                 max_concurrency=max_concurrency,
+                breakpoints=breakpoints,
                 **inputs,
             )
         )
@@ -197,6 +208,7 @@ class Reactor(metaclass=ReactorMeta):
         idempotency_key: str | None = None,
         interrupt_handler: Callable[[PendingInterrupt], Any] | None = None,
         max_concurrency: int | None = None,
+        breakpoints: Iterable[str] = (),
         **inputs: Any,
     ) -> Execution:
         """Async twin of :meth:`run`."""
@@ -208,18 +220,34 @@ class Reactor(metaclass=ReactorMeta):
             idempotency_key=idempotency_key,
             interrupt_handler=interrupt_handler,
             max_concurrency=max_concurrency,
+            breakpoints=breakpoints,
         )
 
     # --------------------------------------------------------------- resume
 
     @classmethod
-    def resume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
+    def resume(
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
+    ) -> Execution:
         """Strict resume of a pending interrupt; the run continues in this process.
+
+        Breakpoints (``step="before:charge"``) and operator pauses (``step="suspended"``)
+        are resumed the same way; their payload is ignored.
 
         Args:
             execution_id: The execution.
             payload: The interrupt's result, checked against its schema first.
             step: The interrupt's path; may be left out when exactly one is pending.
+            update: ``{step_path: new_result}``: replace the recorded results of
+                completed steps before continuing (each checked against the step's
+                ``output_schema``; recorded in the trace).
+            principal: Who resumes, recorded in the trace.
 
         Raises:
             PayloadInvalid: the payload fails the schema; one attempt is used, and the
@@ -230,30 +258,52 @@ class Reactor(metaclass=ReactorMeta):
             AmbiguousStep: ``step`` was left out while several interrupts are pending.
             AlreadyResumed: another resume of the interrupt was accepted first.
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
+            OutputInvalid: an ``update`` fails its step's output schema (nothing changed).
+            ReactorError: an ``update`` names a step that has not completed.
         """
-        return run_sync(cls.aresume(execution_id, payload, step=step))
-
-    @classmethod
-    async def aresume(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Async twin of :meth:`resume`."""
-        return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=True
+        return run_sync(
+            cls.aresume(execution_id, payload, step=step, update=update, principal=principal)
         )
 
     @classmethod
-    def resume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+    async def aresume(
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
+    ) -> Execution:
+        """Async twin of :meth:`resume`."""
+        return await _actions.resume(
+            cls.__reactor_plan__,
+            storage_for(cls),
+            execution_id,
+            payload,
+            step=step,
+            strict=True,
+            update=update,
+            principal=principal,
+        )
+
+    @classmethod
+    def resume_by_correlation_id(
+        cls, correlation_id: str, payload: Any, *, principal: str | None = None
+    ) -> Execution:
         """Strict resume of the interrupt that registered ``correlation_id``.
 
         When no execution waits on it yet and an interrupt of this class declares
         ``accept_early=True``, the payload is stored for the execution to consume when
-        it gets there; the returned Execution then has an empty ``id``.
+        it gets there; the returned Execution then has an empty ``id``. ``principal``
+        (who resumes) is recorded in the trace.
         """
-        return run_sync(cls.aresume_by_correlation_id(correlation_id, payload))
+        return run_sync(cls.aresume_by_correlation_id(correlation_id, payload, principal=principal))
 
     @classmethod
-    async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+    async def aresume_by_correlation_id(
+        cls, correlation_id: str, payload: Any, *, principal: str | None = None
+    ) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
         return await _actions.resume(
             cls.__reactor_plan__,
@@ -262,6 +312,7 @@ class Reactor(metaclass=ReactorMeta):
             payload,
             correlation_id=correlation_id,
             strict=True,
+            principal=principal,
         )
 
     # ------------------------------------------------------------ inspection
@@ -299,52 +350,117 @@ class Reactor(metaclass=ReactorMeta):
     # ---------------------------------------------------------------- ending
 
     @classmethod
-    def cancel(cls, execution_id: str, reason: str | None = None) -> Execution:
+    def cancel(
+        cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
+    ) -> Execution:
         """Cancel without compensation: status ``CANCELLED``, context kept.
 
-        A running execution stops before its next step.
+        A running execution stops before its next step. ``principal`` (who cancels) is
+        recorded in the trace.
 
         Raises:
             NotPaused: the execution has already ended.
         """
-        return run_sync(cls.acancel(execution_id, reason=reason))
+        return run_sync(cls.acancel(execution_id, reason=reason, principal=principal))
 
     @classmethod
-    async def acancel(cls, execution_id: str, reason: str | None = None) -> Execution:
+    async def acancel(
+        cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
+    ) -> Execution:
         """Async twin of :meth:`cancel`."""
-        return await _actions.cancel(cls.__reactor_plan__, storage_for(cls), execution_id, reason)
+        return await _actions.cancel(
+            cls.__reactor_plan__, storage_for(cls), execution_id, reason, principal=principal
+        )
 
     @classmethod
-    def undo(cls, execution_id: str) -> Execution:
+    def undo(cls, execution_id: str, *, principal: str | None = None) -> Execution:
         """Undo the completed steps newest first, then status ``CANCELLED`` (reason
         ``"undo"``). Works on paused, completed, halted and failed executions.
+        ``principal`` (who undoes) is recorded in the trace.
 
         Raises:
             NotPaused: the execution is running or already cancelled.
         """
-        return run_sync(cls.aundo(execution_id))
+        return run_sync(cls.aundo(execution_id, principal=principal))
 
     @classmethod
-    async def aundo(cls, execution_id: str) -> Execution:
+    async def aundo(cls, execution_id: str, *, principal: str | None = None) -> Execution:
         """Async twin of :meth:`undo`."""
-        return await _actions.undo(cls.__reactor_plan__, storage_for(cls), execution_id)
+        return await _actions.undo(
+            cls.__reactor_plan__, storage_for(cls), execution_id, principal=principal
+        )
+
+    @classmethod
+    def suspend(
+        cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
+    ) -> Execution:
+        """Operator pause: a running execution stops at its next step boundary (steps in
+        flight finish) and is ``PAUSED`` with a pending item ``"suspended"``;
+        ``resume(id, None, step="suspended")`` continues it.
+
+        It works on an execution running in any process: this process's live run is
+        told at once, another process's notices the stored request at its next
+        checkpoint or lease renewal (about a second). A paused execution is returned
+        as it is.
+
+        Args:
+            execution_id: The execution.
+            reason: Why, shown with the pending item.
+            principal: Who suspends, recorded in the trace.
+
+        Raises:
+            NotPaused: the execution has already ended.
+        """
+        return run_sync(cls.asuspend(execution_id, reason, principal=principal))
+
+    @classmethod
+    async def asuspend(
+        cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
+    ) -> Execution:
+        """Async twin of :meth:`suspend`."""
+        return await _actions.suspend(
+            cls.__reactor_plan__, storage_for(cls), execution_id, reason, principal=principal
+        )
 
     @classmethod
     def resume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
     ) -> Execution:
         """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
         returns the still-paused execution with ``validation_errors`` set, counting no
         attempt; otherwise as :meth:`resume`."""
-        return run_sync(cls.aresume_flexibly(execution_id, payload, step=step))
+        return run_sync(
+            cls.aresume_flexibly(
+                execution_id, payload, step=step, update=update, principal=principal
+            )
+        )
 
     @classmethod
     async def aresume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
     ) -> Execution:
         """Async twin of :meth:`resume_flexibly`."""
         return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=False
+            cls.__reactor_plan__,
+            storage_for(cls),
+            execution_id,
+            payload,
+            step=step,
+            strict=False,
+            update=update,
+            principal=principal,
         )
 
     # ----------------------------------------------------------------- graph

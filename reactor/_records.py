@@ -11,7 +11,10 @@ import attrs
 from ._status import Status
 from .errors import ExecutionFailed, FailureInfo, _StepTraceback
 
-__all__ = ["Context", "Execution", "PendingInterrupt"]
+__all__ = ["TRACE_LIMIT", "Context", "Execution", "PendingInterrupt", "TraceEntry"]
+
+TRACE_LIMIT = 500
+"""How many trace entries an execution keeps (the newest)."""
 
 
 @attrs.frozen
@@ -27,6 +30,10 @@ class PendingInterrupt:
         deadline: When it times out (UTC), if it has a timeout.
         attempts_left: Strict resumes with an invalid payload still allowed before the
             execution is cancelled (``None``: unlimited).
+        kind: ``"interrupt"``; ``"breakpoint"`` for a breakpoint (``step`` is then
+            ``"before:<path>"`` or ``"after:<path>"``) and ``"suspended"`` for an
+            operator pause (``step`` is ``"suspended"``): both are resumed like an
+            interrupt, their payload ignored.
     """
 
     step: str
@@ -35,6 +42,29 @@ class PendingInterrupt:
     schema: Mapping[str, Any] | None
     deadline: dt.datetime | None
     attempts_left: int | None
+    kind: str = "interrupt"
+
+
+@attrs.frozen
+class TraceEntry:
+    """One entry of :attr:`Execution.trace`.
+
+    Attributes:
+        event: ``"step.started"``, ``"step.completed"``, ``"step.failed"``,
+            ``"step.retried"``, ``"step.skipped"``, ``"step.undone"``, ``"step.edited"``,
+            ``"paused"``, ``"resumed"``, ``"suspended"``, ``"cancelled"`` or ``"undone"``.
+        step: The step path (or pending item) it concerns, if any.
+        time: Unix time it happened at.
+        attempt: The step's attempt number, for step events.
+        principal: Who acted (``resume``/``cancel``/``undo``/``suspend`` given
+            ``principal=``).
+    """
+
+    event: str
+    step: str | None
+    time: float
+    attempt: int | None = None
+    principal: str | None = None
 
 
 @attrs.frozen
@@ -81,6 +111,7 @@ class Execution:
             one ``{"path", "message"}`` dict per violation; otherwise empty.
         created_at: When it started (UTC).
         updated_at: When it was last stored (UTC).
+        trace: Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries).
     """
 
     id: str
@@ -94,6 +125,7 @@ class Execution:
     validation_errors: list[dict[str, str]] = attrs.Factory(list)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    trace: tuple[TraceEntry, ...] = ()
 
     @property
     def paused(self) -> bool:
@@ -153,20 +185,38 @@ class Execution:
             raise error from _StepTraceback(failure.traceback)
         raise error
 
-    def resume(self, payload: Any, *, step: str | None = None) -> Execution:
+    def resume(
+        self,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
+    ) -> Execution:
         """Flexible resume: an invalid payload returns the still-paused execution with
         :attr:`validation_errors` set, counting no attempt.
 
-        Otherwise as :meth:`Reactor.resume`: raises ``NotPaused``, ``NotPending``,
-        ``AmbiguousStep``, ``AlreadyResumed``.
+        Otherwise as :meth:`Reactor.resume` (``update=``, ``principal=`` included):
+        raises ``NotPaused``, ``NotPending``, ``AmbiguousStep``, ``AlreadyResumed``.
         """
         # The record only holds data: the reactor class carries the behaviour.
-        result: Execution = self.reactor.resume_flexibly(self.id, payload, step=step)
+        result: Execution = self.reactor.resume_flexibly(
+            self.id, payload, step=step, update=update, principal=principal
+        )
         return result
 
-    async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
+    async def aresume(
+        self,
+        payload: Any,
+        *,
+        step: str | None = None,
+        update: Mapping[str, Any] | None = None,
+        principal: str | None = None,
+    ) -> Execution:
         """Async twin of :meth:`resume`."""
-        result: Execution = await self.reactor.aresume_flexibly(self.id, payload, step=step)
+        result: Execution = await self.reactor.aresume_flexibly(
+            self.id, payload, step=step, update=update, principal=principal
+        )
         return result
 
     def __repr__(self) -> str:

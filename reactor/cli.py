@@ -8,6 +8,7 @@ Usage::
     reactor list [--status S] [--reactor NAME] [--limit N]
     reactor show ID
     reactor cancel ID [--reason R]
+    reactor suspend ID [--reason R]
     reactor resume ID [--step S] --payload JSON|@FILE
     reactor resume --correlation-id CID --reactor NAME --payload JSON|@FILE
     reactor undo ID
@@ -16,12 +17,12 @@ Usage::
 Every command but ``graph`` needs Redis: ``--redis URL`` or ``$REACTOR_REDIS_URL``.
 
 Stored data never chooses code: the command imports the modules named with ``--app`` (and
-what they import), never a module named by a stored execution. ``list``, ``show`` and
-``cancel`` work from stored data alone, so they need no ``--app`` (given one, ``show``
-goes through :meth:`Reactor.find <reactor.Reactor.find>`, which fires an overdue lazy
-timeout first and adds the interrupts' schemas). ``resume``, ``undo`` and ``worker`` run
-steps, so they need the reactor's class: ``--app`` the module that defines it. The global
-options may also follow the command (``reactor show ID --json``).
+what they import), never a module named by a stored execution. ``list``, ``show``,
+``cancel`` and ``suspend`` work from stored data alone, so they need no ``--app`` (given
+one, ``show`` goes through :meth:`Reactor.find <reactor.Reactor.find>`, which fires an
+overdue lazy timeout first and adds the interrupts' schemas). ``resume``, ``undo`` and
+``worker`` run steps, so they need the reactor's class: ``--app`` the module that defines
+it. The global options may also follow the command (``reactor show ID --json``).
 
 Exit status: 0 done, 1 refused (the error is printed as one ``error: Type: message`` line,
 or as a JSON document with ``--json``), 2 usage, 130 interrupted, 141 the reader of the
@@ -40,6 +41,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,7 +49,7 @@ from typing import Any, TextIO
 import structlog
 
 from ._codec import default_codec
-from ._config import configure
+from ._config import configure, get_config
 from ._reactor import Reactor, registry
 from ._records import Execution
 from ._status import Status
@@ -252,6 +254,15 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument(
         "--payload", required=True, metavar="JSON|@FILE", help="JSON text, @file or @- (stdin)"
     )
+
+    suspend = command(
+        "suspend",
+        _suspend,
+        "pause a running execution at its next step boundary (no --app needed); "
+        "resume it with --step suspended",
+    )
+    suspend.add_argument("id")
+    suspend.add_argument("--reason", metavar="R")
 
     cancel = command("cancel", _cancel, "cancel without compensation (no --app needed)")
     cancel.add_argument("id")
@@ -462,6 +473,54 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
     raise StorageError("too many concurrent writers", reactor=stored.reactor, execution_id=args.id)
 
 
+async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
+    """Ask a running execution to pause, from the stored execution alone (as
+    :meth:`Reactor.suspend` does): its owner notices the request at its next checkpoint
+    or lease renewal."""
+    reason = args.reason or "suspended"
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(storage, args.id)
+        if stored.status.finished:
+            why = f" ({stored.reason})" if stored.reason else ""
+            raise NotPaused(
+                f"the execution is {stored.status.value}{why}",
+                status=stored.status.value,
+                reason=stored.reason,
+                reactor=stored.reactor,
+                execution_id=stored.id,
+            )
+        if stored.status is Status.PAUSED:
+            _print_document(await _describe(stored), args.json)
+            return
+        body = _body(stored)
+        body["suspend_request"] = reason
+        trace = body.get("trace")
+        if not isinstance(trace, list):
+            trace = []
+        trace.append(
+            {
+                "event": "suspended",
+                "step": "suspended",
+                "time": time.time(),
+                "attempt": None,
+                "principal": None,
+            }
+        )
+        body["trace"] = trace
+        try:
+            written = await storage.write(
+                stored.evolve(body=json.dumps(body, separators=(",", ":"))),
+                expected_version=stored.version,
+                # The owner keeps renewing it; a full lease is what any of its writes holds.
+                lease_seconds=get_config().lease_seconds,
+            )
+        except WriteConflict:
+            continue
+        _print_document(await _describe(written), args.json)
+        return
+    raise StorageError("too many concurrent writers", reactor=stored.reactor, execution_id=args.id)
+
+
 async def _undo(args: argparse.Namespace, storage: Storage) -> None:
     stored = await _load(storage, args.id)
     cls = _registered(stored.reactor, "undo", execution_id=stored.id)
@@ -648,6 +707,7 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
             "interrupts": [
                 {
                     "step": path,
+                    "kind": entry.get("kind", "interrupt"),
                     "correlation_id": entry["cid"],
                     "request": entry["request"],
                     # Declared in the class: unknown from stored data alone.
@@ -656,6 +716,16 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
                     "attempts_left": entry["attempts_left"],
                 }
                 for path, entry in _pending(stored).items()
+            ],
+            "trace": [
+                {
+                    "event": entry["event"],
+                    "step": entry.get("step"),
+                    "time": _iso(entry["time"]),
+                    "attempt": entry.get("attempt"),
+                    "principal": entry.get("principal"),
+                }
+                for entry in body.get("trace", ())
             ],
         }
     except (KeyError, TypeError) as exc:
@@ -747,6 +817,7 @@ def _execution_document(execution: Execution) -> dict[str, Any]:
         "interrupts": [
             {
                 "step": pending.step,
+                "kind": pending.kind,
                 "correlation_id": pending.correlation_id,
                 "request": _tree(pending.request),
                 "schema": pending.schema,
@@ -754,6 +825,16 @@ def _execution_document(execution: Execution) -> dict[str, Any]:
                 "attempts_left": pending.attempts_left,
             }
             for pending in execution.interrupts
+        ],
+        "trace": [
+            {
+                "event": entry.event,
+                "step": entry.step,
+                "time": _iso(entry.time),
+                "attempt": entry.attempt,
+                "principal": entry.principal,
+            }
+            for entry in execution.trace
         ],
     }
 
@@ -788,10 +869,18 @@ def _print_document(document: dict[str, Any], as_json: bool) -> None:
             lines.append(f"  {pending['step']}:")
             lines += [
                 f"    {key}: {pending[key]}"
-                for key in ("correlation_id", "deadline", "attempts_left")
+                for key in ("kind", "correlation_id", "deadline", "attempts_left")
                 if pending[key] is not None
             ]
             lines.append(f"    request: {_text(pending['request'])}")
+    if document["trace"]:
+        lines.append("trace:")
+        for entry in document["trace"]:
+            extra = "".join(
+                f" {key}={entry[key]}" for key in ("attempt", "principal") if entry[key]
+            )
+            step = f" {entry['step']}" if entry["step"] else ""
+            lines.append(f"  {entry['time']} {entry['event']}{step}{extra}")
     print("\n".join(lines))
 
 

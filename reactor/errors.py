@@ -9,6 +9,7 @@ appear in its message::
     ├── DefinitionChanged        a stored execution no longer matches its reactor class
     ├── InputInvalid             run() inputs missing, unknown or failing their schema
     ├── PayloadInvalid           a resume payload fails the interrupt's schema
+    ├── OutputInvalid            a step's result (or an edit of it) fails its output_schema
     ├── ExecutionNotFound        unknown execution id or correlation id
     ├── NotPaused                resume of an execution that is not paused
     ├── NotPending               resume of a step that is not a pending interrupt
@@ -44,6 +45,7 @@ __all__ = [
     "InterruptTimeout",
     "NotPaused",
     "NotPending",
+    "OutputInvalid",
     "PayloadInvalid",
     "ReactorError",
     "ReactorWarning",
@@ -173,6 +175,19 @@ class PayloadInvalid(ReactorError):
         super().__init__(message, **context)
         self.errors = [dict(e) for e in errors]
         self.attempts_left = attempts_left
+
+
+class OutputInvalid(ReactorError):
+    """A step's result fails the step's ``output_schema``: the step fails (no retry), or
+    ``resume(..., update=...)`` refuses the edit and changes nothing.
+
+    Attributes:
+        errors: One ``{"path": "/a/b", "message": "..."}`` dict per schema violation.
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[Mapping[str, str]], **context: Any):
+        super().__init__(message, **context)
+        self.errors = [dict(e) for e in errors]
 
 
 class ExecutionNotFound(ReactorError):

@@ -9,6 +9,9 @@ available in any suite once reactor is installed:
   so timeout tests need no sleeping.
 - ``reactor_events``: a list collecting ``(event, fields)`` for every transition.
 
+:func:`mock_step` replaces a step's body for the duration of a ``with`` block, for tests
+of reactors whose steps call the outside world.
+
 Example::
 
     def test_times_out(memory_storage, reactor_clock):
@@ -25,12 +28,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from ._config import configure, get_config
+from ._dsl import NOTHING
+from ._plan import Call, Plan, StepKind
+from .errors import ReactorError
 from .storage import MemoryStorage
 
-__all__ = ["FakeClock", "memory_storage", "reactor_clock", "reactor_events"]
+__all__ = ["FakeClock", "memory_storage", "mock_step", "reactor_clock", "reactor_events"]
 
 
 class FakeClock:
@@ -85,3 +92,69 @@ def reactor_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     hook = (*get_config().middleware, lambda event, fields: events.append((event, fields)))
     with _setting("middleware", hook):
         yield events
+
+
+@attrs.frozen
+class StepMock:
+    """What :func:`mock_step` yields: the calls the replaced body received.
+
+    Attributes:
+        calls: The keyword arguments of each call, in order (the parameters the real
+            body declares, bound by name as usual).
+    """
+
+    calls: list[dict[str, Any]] = attrs.Factory(list)
+
+
+@contextlib.contextmanager
+def mock_step(
+    reactor: type,
+    step: str,
+    *,
+    returns: Any = NOTHING,
+    raises: BaseException | type[BaseException] | None = None,
+) -> Iterator[StepMock]:
+    """Replace the body of ``step`` of ``reactor`` for the duration of the block.
+
+    The mock receives the arguments the real body would (dependencies stay as they
+    are), records them, and returns ``returns`` or raises ``raises`` (retries,
+    compensation and ``undo`` apply as to the real body). For a step of a child, mock
+    it on the child class.
+
+    Args:
+        reactor: The reactor class.
+        step: The step's name.
+        returns: The result to give.
+        raises: An exception (instance or class) to raise instead.
+
+    Raises:
+        ReactorError: ``step`` is not a step of ``reactor``, or neither or both of
+            ``returns`` and ``raises`` are given.
+
+    Example::
+
+        with mock_step(Checkout, "charge", returns={"charged": 12.5}) as charge:
+            Checkout.run(order_id="A-1", amount=12.5)
+        assert charge.calls[0]["amount"] == 12.5
+    """
+    plan: Plan = reactor.__reactor_plan__  # type: ignore[attr-defined]
+    node = plan.nodes.get(step)
+    name = getattr(plan, "name", None)
+    if node is None or node.call is None or not isinstance(node.kind, StepKind):
+        raise ReactorError(f"{step!r} is not a step with a body", reactor=name, step=step)
+    if (returns is NOTHING) == (raises is None):
+        raise ReactorError("give exactly one of returns= and raises=", reactor=name, step=step)
+    mock = StepMock()
+
+    def body(**kwargs: Any) -> Any:
+        mock.calls.append(kwargs)
+        if raises is not None:
+            raise raises
+        return returns
+
+    real = node.call
+    node.call = Call(body, False, real.bindings, False, real.return_hint)
+    try:
+        yield mock
+    finally:
+        node.call = real

@@ -418,7 +418,7 @@ class _Web:
             return self.decided(request, execution, step, 409)
         payload = parse_form(pending.schema, await request.form(), principal=principal)
         try:
-            after = await execution.aresume(payload, step=step)
+            after = await execution.aresume(payload, step=step, principal=principal)
         except (AlreadyResumed, NotPaused, NotPending):
             return self.decided(request, execution, step, 409)
         if after.validation_errors:
@@ -506,18 +506,20 @@ class _Web:
     async def cancel_page(self, request: Request) -> Response:
         self.same_origin(request)
         execution = await self.load(request.path_params["id"])
-        await self.check(request, "cancel", execution)
+        principal = await self.check(request, "cancel", execution)
         reason = (await request.form()).get("reason")
         await execution.reactor.acancel(
-            execution.id, reason=reason if isinstance(reason, str) and reason else None
+            execution.id,
+            reason=reason if isinstance(reason, str) and reason else None,
+            principal=principal or None,
         )
         return self.redirect(request, f"/executions/{execution.id}")
 
     async def undo_page(self, request: Request) -> Response:
         self.same_origin(request)
         execution = await self.load(request.path_params["id"])
-        await self.check(request, "administer", execution)
-        await execution.reactor.aundo(execution.id)
+        principal = await self.check(request, "administer", execution)
+        await execution.reactor.aundo(execution.id, principal=principal or None)
         return self.redirect(request, f"/executions/{execution.id}")
 
     async def link_page(self, request: Request) -> Response:
@@ -592,15 +594,17 @@ class _Web:
     async def api_resume(self, request: Request) -> Response:
         self.same_origin(request)
         execution = await self.load(request.path_params["id"])
-        await self.check(request, "resolve", execution)
+        principal = await self.check(request, "resolve", execution) or None
         step = request.path_params["step"]
         payload = await self.json_body(request)
         if _expired(execution, step):
             raise _Problem(410, "expired", "the interrupt's deadline passed")
         if request.query_params.get("strict", "").lower() in ("1", "true", "yes"):
-            after = await execution.reactor.aresume(execution.id, payload, step=step)
+            after = await execution.reactor.aresume(
+                execution.id, payload, step=step, principal=principal
+            )
         else:
-            after = await execution.aresume(payload, step=step)
+            after = await execution.aresume(payload, step=step, principal=principal)
             if after.validation_errors:
                 raise _Problem(
                     422,
@@ -616,19 +620,19 @@ class _Web:
     async def api_cancel(self, request: Request) -> Response:
         self.same_origin(request)
         execution = await self.load(request.path_params["id"])
-        await self.check(request, "cancel", execution)
+        principal = await self.check(request, "cancel", execution) or None
         body = await self.json_body(request)
         reason = body.get("reason") if isinstance(body, dict) else None
         if body is not None and not (isinstance(body, dict) and isinstance(reason, str | None)):
             raise _Problem(400, "bad_request", 'the body must be {"reason": "..."}')
-        after = await execution.reactor.acancel(execution.id, reason=reason)
+        after = await execution.reactor.acancel(execution.id, reason=reason, principal=principal)
         return JSONResponse(execution_document(after))
 
     async def api_undo(self, request: Request) -> Response:
         self.same_origin(request)
         execution = await self.load(request.path_params["id"])
-        await self.check(request, "administer", execution)
-        after = await execution.reactor.aundo(execution.id)
+        principal = await self.check(request, "administer", execution) or None
+        after = await execution.reactor.aundo(execution.id, principal=principal)
         return JSONResponse(execution_document(after))
 
     async def api_reactors(self, request: Request) -> Response:
