@@ -851,6 +851,7 @@ class Run:
             get_config().clock() + decl.timeout if decl.timeout is not None else None,
             decl.strategy,
             decl.max_attempts,
+            since=self.clock(),
         )
         self.log("reactor.interrupt.reached", step=path, correlation_id=correlation_id)
         if self.handler is not None:

@@ -21,14 +21,14 @@ Metrics: ``reactor.executions`` (counter, by final ``reactor.status``),
 its execution is cancelled), ``reactor.interrupt.age`` (histogram: seconds an interrupt
 waited, recorded at its resume) and ``reactor.rollbacks`` (counter).
 
-A hook that raises never breaks a run: the error is reported once through ``warnings``
-and the event is dropped.
+A hook that raises never breaks a run: the error is reported once on the ``reactor``
+logger and the event is dropped.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-import warnings
 from typing import Any
 
 try:
@@ -230,12 +230,11 @@ def telemetry(reactor: str, execution_id: str) -> ExecutionTelemetry | None:
 
 
 def _report(exc: Exception) -> None:
-    """Report the first hook error of the process through ``warnings`` (then stay quiet)."""
+    """Report the first hook error of the process on the ``reactor`` logger (then stay
+    quiet: a broken exporter would otherwise log once per step)."""
     global _reported
     if not _reported:
         _reported = True
-        warnings.warn(
-            f"reactor's OpenTelemetry hook failed and is skipped: {exc!r}",
-            RuntimeWarning,
-            stacklevel=2,
+        logging.getLogger("reactor").warning(
+            "reactor's OpenTelemetry hook failed and is skipped: %r", exc
         )

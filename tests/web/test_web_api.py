@@ -210,7 +210,11 @@ async def test_execution_document_and_unknown_ids(
     assert document["results"] == {"hold_budget": "hold-e1"}
     assert document["interrupts"][0]["step"] == "manager_approval"
     assert document["error"] is None
-    assert document["trace"] == []  # the engine keeps no trace yet: nothing is made up
+    assert [(e["event"], e["step"]) for e in document["trace"]] == [
+        ("step.started", "hold_budget"),
+        ("step.completed", "hold_budget"),
+        ("paused", None),
+    ]
     assert missing.status_code == 404
     assert missing.json()["error"] == "not_found"
     assert missing_resume.status_code == 404
