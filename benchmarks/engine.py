@@ -4,18 +4,40 @@ Prints microseconds per run and per step for the reactor and, measured in the sa
 run, for a plain Python function calling the same 10 functions (the floor). The
 target is under 15 µs of overhead per step.
 
-    python benchmarks/engine.py [--runs N]
+OpenTelemetry changes the engine's cost when it is importable, so by default the
+benchmark runs twice, each in a process of its own: once with ``opentelemetry`` made
+unimportable (``--no-otel``: what an installation without the ``otel`` extra runs) and
+once with it importable and no SDK configured (the API's no-op tracer provider), and
+prints the overhead per step that OpenTelemetry adds.
+
+    python benchmarks/engine.py [--runs N] [--no-otel | --otel]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.abc
+import re
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from reactor import MemoryStorage, Reactor, configure, step
+
+class _NoOpenTelemetry(importlib.abc.MetaPathFinder):
+    """Makes ``opentelemetry`` unimportable, as on an installation without the extra."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> None:
+        if fullname == "opentelemetry" or fullname.startswith("opentelemetry."):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (blocked: --no-otel)")
+
+
+if "--no-otel" in sys.argv:
+    sys.meta_path.insert(0, _NoOpenTelemetry())
+
+from reactor import MemoryStorage, Reactor, _otel, configure, step  # noqa: E402
 
 STEPS = 10
 
@@ -126,10 +148,40 @@ def per_call(fn: Callable[[], Any], runs: int) -> float:
     return best * 1e6
 
 
+def compare(runs: int) -> None:
+    """Run the benchmark without and with OpenTelemetry, each in a process of its own."""
+    overheads: dict[str, list[float]] = {}
+    for flag in ("--no-otel", "--otel"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--runs", str(runs), flag],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        print(out)
+        overheads[flag] = [
+            float(m.group(1))
+            for m in re.finditer(r"^(?:Reactor|await).*?([\d.]+)\s+[\d.]+$", out, re.M)
+        ]
+    added = [b - a for a, b in zip(overheads["--no-otel"], overheads["--otel"], strict=True)]
+    print(
+        "OpenTelemetry importable, no-op tracer provider: "
+        + ", ".join(
+            f"{label} +{x:.2f} µs/step" for label, x in zip(("sync", "async"), added, strict=True)
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-otel", action="store_true", help="opentelemetry made unimportable")
+    mode.add_argument("--otel", action="store_true", help="opentelemetry importable (no-op)")
     args = parser.parse_args()
+    if not (args.no_otel or args.otel):
+        compare(args.runs)
+        return
     configure(storage=MemoryStorage(retention=1.0))
     assert Linear.run().result == STEPS
     loop = asyncio.new_event_loop()
@@ -137,7 +189,9 @@ def main() -> None:
     floor = per_call(plain, args.runs * 10)
     sync = per_call(Linear.run, args.runs)
     run_async = per_call(lambda: loop.run_until_complete(LinearAsync.arun()), args.runs)
+    otel = "importable, no-op provider" if _otel.AVAILABLE else "not importable"
     print(f"linear {STEPS}-step reactor, memory store, best of 5 x {args.runs} runs")
+    print(f"OpenTelemetry: {otel}")
     print(f"{'':24}{'µs/run':>10}{'µs/step':>10}{'overhead µs/step':>18}{'x floor':>10}")
     print(f"{'plain function (floor)':24}{floor:10.1f}{floor / STEPS:10.2f}{'':>18}{1.0:10.1f}")
     for label, value in (("Reactor.run (sync)", sync), ("await Reactor.arun", run_async)):

@@ -7,22 +7,26 @@ requests inside it are codec trees (JSON with type tags), decoded by the engine.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import NewType
 
 import attrs
 import cattrs
 
 from . import _codec
-from ._records import TraceEntry
 from .errors import FailureInfo
 
-__all__ = ["Body", "StoredPending", "Tree", "Trees", "dump_body", "load_body"]
+__all__ = ["Body", "StoredPending", "TraceRows", "Tree", "Trees", "dump_body", "load_body"]
 
 Tree = NewType("Tree", object)
 """A codec tree (JSON with type tags): stored and read back as it is, never walked."""
 
 Trees = NewType("Trees", dict[str, Tree])
 """Codec trees by step path or frame prefix, stored and read back as they are."""
+
+TraceRows = NewType("TraceRows", list[Sequence[object]])
+"""Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
+:class:`reactor.TraceEntry`), stored and read back as they are."""
 
 
 @attrs.define
@@ -69,7 +73,7 @@ class Body:
         version: The reactor class's ``version`` when the execution started.
         returns: The step whose result is the execution's result (so that tools without
             the class, such as the CLI's ``show``, can tell it).
-        trace: The timeline (the newest ``TRACE_LIMIT`` entries).
+        trace: The timeline (the newest ``TRACE_LIMIT`` entries), as rows.
         suspend_request: Reason of a requested operator pause the owner must carry out.
         breakpoints: The breakpoints given to ``run`` (class-level ones come from the class).
         child_attempts: Attempts used by ``compose(..., retries=N)`` children, by path.
@@ -94,7 +98,7 @@ class Body:
     idempotency_key: str | None = None
     version: Tree = Tree(None)
     returns: str | None = None
-    trace: list[TraceEntry] = attrs.Factory(list)
+    trace: TraceRows = attrs.Factory(lambda: TraceRows([]))
     suspend_request: str | None = None
     breakpoints: list[str] = attrs.Factory(list)
     child_attempts: dict[str, int] = attrs.Factory(dict)
@@ -104,7 +108,7 @@ class Body:
 
 _converter = cattrs.Converter()
 # Trees are plain JSON already: walking them would cost ~20 µs per body for nothing.
-for _opaque in (Tree, Trees):
+for _opaque in (Tree, Trees, TraceRows):
     _converter.register_unstructure_hook(_opaque, lambda tree: tree)
     _converter.register_structure_hook(_opaque, lambda tree, _: tree)
 _unstructure = _converter.get_unstructure_hook(Body)

@@ -25,12 +25,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 from . import _codec, _otel
-from ._body import Body, Trees, dump_body, load_body
+from ._body import Body, TraceRows, Trees, dump_body, load_body
 from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._frame import Failed, Frame, Scope
@@ -40,7 +40,7 @@ from ._lease import Heartbeat, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
-from ._records import TRACE_LIMIT, Execution, PendingInterrupt, TraceEntry
+from ._records import TRACE_LIMIT, Execution, PendingInterrupt
 from ._retry import cas_retry
 from ._saga import outcome, roll_back
 from ._scheduler import schedule
@@ -153,7 +153,7 @@ class Run:
         self.inline_sync = False
         self.clock = config.clock
         #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
-        self.trace: list[tuple[str, str | None, float, int | None, str | None]] = []
+        self.trace: list[Sequence[Any]] = []
         #: Breakpoints given to ``run`` (stored), and all that apply at the root.
         self.run_breakpoints = sorted(breakpoints)
         self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
@@ -266,7 +266,7 @@ class Run:
                 idempotency_key=self.idempotency_key,
                 version=self.plan.version,
                 returns=self.plan.returns,
-                trace=[TraceEntry(*entry) for entry in self.trace[-TRACE_LIMIT:]],
+                trace=TraceRows(self.trace[-TRACE_LIMIT:]),
                 suspend_request=self.stop_reason if self.stop is Stop.PAUSE else None,
                 breakpoints=self.run_breakpoints,
                 child_attempts=self.child_attempts,
@@ -359,7 +359,7 @@ class Run:
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
         run.add_secrets(plan, run.root.inputs)
-        run.trace = [(e.event, e.step, e.time, e.attempt, e.principal) for e in body.trace]
+        run.trace = [tuple(row) for row in body.trace]
         run.child_attempts = body.child_attempts
         run.span_context = body.span_context
         if run.otel is not None:
@@ -477,9 +477,9 @@ class Run:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
         known = set(self.trace[-TRACE_LIMIT:])
-        for entry in body.trace[-_FOREIGN_WINDOW:]:
-            row = (entry.event, entry.step, entry.time, entry.attempt, entry.principal)
-            if entry.event in _FOREIGN_EVENTS and row not in known:
+        for stored_row in body.trace[-_FOREIGN_WINDOW:]:
+            row = tuple(stored_row)
+            if row[0] in _FOREIGN_EVENTS and row not in known:
                 self.trace.append(row)
         arrived = False
         for path in body.resolved:
@@ -741,6 +741,8 @@ class Run:
         attempt = 0
         log = self.log
         note = self.note
+        clock = self.clock
+        trace = self.trace
         value: Any = None
         while True:
             attempt += 1
@@ -749,7 +751,8 @@ class Run:
             except ArgumentError as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
-            note("step.started", path, attempt)
+            # note() inlined: steps are the hot path.
+            trace.append(("step.started", path, clock(), attempt, None))
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
@@ -793,7 +796,9 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        note("step.completed", path, attempt)
+        trace.append(("step.completed", path, clock(), attempt, None))
+        if len(trace) > 2 * TRACE_LIMIT:
+            del trace[:-TRACE_LIMIT]
         if log.enabled:
             log("reactor.step.completed", step=path, attempt=attempt)
         return True
@@ -1274,7 +1279,7 @@ class Run:
             validation_errors=list(validation_errors),
             created_at=dt.datetime.fromtimestamp(self.created_at, dt.UTC),
             updated_at=dt.datetime.fromtimestamp(self.updated_at, dt.UTC),
-            trace=tuple(TraceEntry(*entry) for entry in self.trace[-TRACE_LIMIT:]),
+            trace_rows=self.trace[-TRACE_LIMIT:],
         )
 
     async def snapshot_or_stored(self) -> Execution:

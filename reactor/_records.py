@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -111,7 +111,7 @@ class Execution:
             one ``{"path", "message"}`` dict per violation; otherwise empty.
         created_at: When it started (UTC).
         updated_at: When it was last stored (UTC).
-        trace: Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries).
+        trace_rows: The rows :attr:`trace` is made of.
     """
 
     id: str
@@ -125,7 +125,14 @@ class Execution:
     validation_errors: list[dict[str, str]] = attrs.Factory(list)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
-    trace: tuple[TraceEntry, ...] = ()
+    #: ``(event, step, time, attempt, principal)`` rows; :attr:`trace` makes the records
+    #: when asked (most callers never look, and a run pays for nothing it does not show).
+    trace_rows: Sequence[Sequence[Any]] = attrs.field(default=(), repr=False)
+
+    @property
+    def trace(self) -> tuple[TraceEntry, ...]:
+        """Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries)."""
+        return tuple(TraceEntry(*row) for row in self.trace_rows)
 
     @property
     def paused(self) -> bool:

@@ -497,15 +497,8 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
         trace = body.get("trace")
         if not isinstance(trace, list):
             trace = []
-        trace.append(
-            {
-                "event": "suspended",
-                "step": "suspended",
-                "time": time.time(),
-                "attempt": None,
-                "principal": None,
-            }
-        )
+        # A row of the body's trace: event, step, time, attempt, principal.
+        trace.append(["suspended", "suspended", time.time(), None, None])
         body["trace"] = trace
         try:
             written = await storage.write(
@@ -719,13 +712,13 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
             ],
             "trace": [
                 {
-                    "event": entry["event"],
-                    "step": entry.get("step"),
-                    "time": _iso(entry["time"]),
-                    "attempt": entry.get("attempt"),
-                    "principal": entry.get("principal"),
+                    "event": event,
+                    "step": step,
+                    "time": _iso(when),
+                    "attempt": attempt,
+                    "principal": principal,
                 }
-                for entry in body.get("trace", ())
+                for event, step, when, attempt, principal in body.get("trace", ())
             ],
         }
     except (KeyError, TypeError) as exc:
