@@ -122,6 +122,7 @@ class ReactorMeta(type):
             returns=getattr(cls, "returns", None),
             max_concurrency=getattr(cls, "max_concurrency", None),
             version=getattr(cls, "version", None),
+            durability=getattr(cls, "durability", None),
         )
         if decls or inputs:
             _register(reactor_name, reactor)
@@ -141,6 +142,7 @@ class Reactor(metaclass=ReactorMeta):
         returns: Step whose result is the execution's result (default: the last declared).
         max_concurrency: How many steps may run at once (default: unbounded).
         storage: A :class:`~reactor.storage.Storage` for this class only.
+        durability: ``"eager"`` or ``"lazy"`` for this class (see ``configure``).
 
     Steps receive an instance of the class as ``self`` (a fresh one per execution and
     per process: keep state in results, not on ``self``).
@@ -150,6 +152,7 @@ class Reactor(metaclass=ReactorMeta):
     version: ClassVar[Any] = None
     returns: ClassVar[str | None] = None
     max_concurrency: ClassVar[int | None] = None
+    durability: ClassVar[str | None] = None
     storage: ClassVar[Storage | None] = None
     __reactor_plan__: ClassVar[Plan]
 
