@@ -251,7 +251,7 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if step is not None:
         if step in run.pending:
             return step
-        if step in run.retired.values():
+        if step in run.retired:
             raise AlreadyResumed(
                 "the interrupt is no longer pending",
                 reactor=run.plan.name,
@@ -268,8 +268,9 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if len(run.pending) == 1:
         return next(iter(run.pending))
     if not run.pending:
-        if run.status is Status.RUNNING and run.resolved:
-            # The winner of a concurrent resume runs the execution right now.
+        if run.status is Status.RUNNING and run.retired:
+            # The winner of a concurrent resume runs the execution right now (or an
+            # invalid payload used the last attempt and it is being cancelled).
             raise AlreadyResumed(
                 "the execution was resumed and is running",
                 reactor=run.plan.name,
@@ -362,10 +363,13 @@ async def resume(
                 try:
                     if left > 0:
                         await run.write()
-                    elif stored.status is Status.PAUSED:
-                        await _cancel_with_undo(run, "max_attempts")
                     else:
-                        await _request_undo(run, "max_attempts")
+                        # Later resumes of it are losers from now on (AlreadyResumed).
+                        run.retire(path)
+                        if stored.status is Status.PAUSED:
+                            await _cancel_with_undo(run, "max_attempts")
+                        else:
+                            await _request_undo(run, "max_attempts")
                 except WriteConflict:
                     continue
             raise PayloadInvalid(

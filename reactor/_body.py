@@ -76,8 +76,9 @@ class Body:
         undo: Paths of completed steps with an undo hook not yet undone, oldest first.
         pending: Pending interrupts by path.
         resolved: Interrupt paths a payload was accepted for.
-        retired: Correlation ids of interrupts no longer pending, by id: still held until
-            the execution ends, so a late resume by correlation id is told it lost.
+        retired: Interrupts no longer pending (resumed, or out of attempts), with their
+            correlation ids: those stay held until the execution ends, so that a late
+            resume, by id or by correlation id, is told it lost.
         frames: Inputs of child frames by prefix (codec trees).
         element_failures: Rolled-back elements of ``map_(fail_fast=False)`` by path.
         error: Why the execution failed.
@@ -98,7 +99,7 @@ class Body:
     undo: list[str] = attrs.Factory(list)
     pending: dict[str, StoredPending] = attrs.Factory(dict)
     resolved: list[str] = attrs.Factory(list)
-    retired: dict[str, str] = attrs.Factory(dict)
+    retired: dict[str, str | None] = attrs.Factory(dict)
     frames: Trees = attrs.Factory(lambda: Trees({}))
     element_failures: dict[str, FailureInfo] = attrs.Factory(dict)
     error: FailureInfo | None = None

@@ -124,7 +124,8 @@ class Run:
         self.undone_paths: set[str] = set()
         self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
-        self.retired: dict[str, str] = {}
+        #: Interrupts no longer pending, by path, with their correlation ids.
+        self.retired: dict[str, str | None] = {}
         #: Correlation ids the store holds for this execution (as last written or read).
         self.held_cids: frozenset[str] = frozenset()
         self.element_failures: dict[str, FailureInfo] = {}
@@ -250,7 +251,7 @@ class Run:
                     for p in self.pending.values()
                     if (cid := p.correlation_id) is not None and (register or cid in self.held_cids)
                 ),
-                *self.retired,
+                *(cid for cid in self.retired.values() if cid is not None),
             ),
             deadline=min(deadlines) if paused and deadlines else None,
             reason=self.reason,
@@ -447,6 +448,10 @@ class Run:
         for path, data in body.pending.items():
             if path in self.pending:
                 self.pending[path].attempts_left = data.attempts_left
+        for path in body.retired:
+            if path in self.pending and path not in body.resolved:
+                # Out of attempts (a resumer is cancelling it through this owner).
+                self.retire(path)
         return arrived
 
     # --------------------------------------------------------------- recording
@@ -474,14 +479,18 @@ class Run:
         """Make ``payload`` the result of the pending interrupt at ``path``."""
         if tree is NOTHING:
             tree = _codec.encode(payload, reactor=self.plan.name, execution_id=self.id, step=path)
-        pending = self.pending.pop(path, None)
-        if pending is not None and pending.correlation_id is not None:
-            self.retired[pending.correlation_id] = path
+        self.retire(path)
         self.resolved.add(path)
         self.results[path] = payload
         self.trees[path] = tree
         self.done.append(path)
         self.dirty = True
+
+    def retire(self, path: str) -> None:
+        """The interrupt at ``path`` is pending no more (resumed, or out of attempts)."""
+        pending = self.pending.pop(path, None)
+        if pending is not None:
+            self.retired[path] = pending.correlation_id
 
     def fail(
         self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool
