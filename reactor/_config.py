@@ -18,7 +18,7 @@ from ._dsl import NOTHING, Nothing
 from ._log import Middleware
 from .storage import MemoryStorage, RedisStorage, Storage
 
-__all__ = ["Config", "configure", "get_config", "reset_config", "storage_for"]
+__all__ = ["DURABILITIES", "Config", "configure", "get_config", "reset_config", "storage_for"]
 
 
 @attrs.frozen
@@ -32,7 +32,11 @@ class Config:
     early_payload_ttl: float = 24 * 3600.0
     middleware: tuple[Middleware, ...] = ()
     clock: Callable[[], float] = time.time
+    durability: str = "eager"
 
+
+DURABILITIES = ("eager", "lazy")
+"""The values of ``durability`` (see :func:`configure`)."""
 
 _config = Config()
 _default_lock = threading.Lock()
@@ -60,6 +64,7 @@ def configure(
     early_payload_ttl: float | Nothing = NOTHING,
     middleware: Sequence[Middleware] | Nothing = NOTHING,
     clock: Callable[[], float] | Nothing = NOTHING,
+    durability: str | Nothing = NOTHING,
 ) -> Config:
     """Set process-wide options; options left out keep their value.
 
@@ -76,6 +81,14 @@ def configure(
         early_payload_ttl: Seconds an early payload waits for its execution.
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).
+            Leases never use it: they are stamped and compared in the store's clock.
+        durability: On durable storage, ``"eager"`` (default) records each step's
+            completion before any step that depends on it starts (steps completing in
+            the same scheduling pass share one write): after a crash only the steps in
+            flight run again. ``"lazy"`` checkpoints only once a pass has lasted
+            ``checkpoint_after``, then at heartbeats: fewer writes, but a crash may run
+            again the steps completed since the last checkpoint. A reactor class may set
+            its own ``durability``.
 
     Returns:
         The options now in force.
@@ -89,7 +102,10 @@ def configure(
         "early_payload_ttl": early_payload_ttl,
         "middleware": tuple(middleware) if not isinstance(middleware, Nothing) else NOTHING,
         "clock": clock,
+        "durability": durability,
     }
+    if durability is not NOTHING and durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, got {durability!r}")
     _config = attrs.evolve(_config, **{k: v for k, v in given.items() if v is not NOTHING})
     return _config
 

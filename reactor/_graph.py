@@ -327,6 +327,7 @@ def compile_plan(
     max_concurrency: int | None,
     version: Any = None,
     breakpoints: Any = (),
+    durability: str | None = None,
 ) -> Plan:
     """Check a reactor's declarations and compile them.
 
@@ -424,6 +425,8 @@ def compile_plan(
 
     if returns is not None and returns not in nodes:
         raise _fail(label, f"returns names unknown step {returns!r}", returns)
+    if durability is not None and durability not in ("eager", "lazy"):
+        raise _fail(label, f'durability must be "eager" or "lazy", got {durability!r}')
     if max_concurrency is not None and (
         not isinstance(max_concurrency, int) or max_concurrency < 1
     ):
@@ -442,6 +445,7 @@ def compile_plan(
         max_concurrency=max_concurrency,
         breakpoints=frozenset(breakpoints),
         redacted=frozenset(n for n, i in inputs.items() if i.redact),
+        durability=durability,
     )
     for bp in plan.breakpoints:
         problem = breakpoint_error(plan, bp)

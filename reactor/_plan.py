@@ -268,6 +268,7 @@ class Plan:
             paths relative to this class).
         breaking: Whether this plan or a child's declares breakpoints.
         redacted: Inputs declared ``redact=True``.
+        durability: The class's ``durability`` (``None``: the configured one).
     """
 
     reactor: type
@@ -282,6 +283,7 @@ class Plan:
     breakpoints: frozenset[str] = frozenset()
     breaking: bool = False
     redacted: frozenset[str] = frozenset()
+    durability: str | None = None
 
     def result_hint(self, step: str) -> Any:
         """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""

@@ -123,6 +123,7 @@ class ReactorMeta(type):
             max_concurrency=getattr(cls, "max_concurrency", None),
             version=getattr(cls, "version", None),
             breakpoints=getattr(cls, "breakpoints", ()),
+            durability=getattr(cls, "durability", None),
         )
         if decls or inputs:
             _register(reactor_name, reactor)
@@ -145,6 +146,7 @@ class Reactor(metaclass=ReactorMeta):
         breakpoints: ``"before:<step path>"``/``"after:<step path>"`` where every
             execution pauses (also inside a child: a child class's own breakpoints
             apply wherever it runs).
+        durability: ``"eager"`` or ``"lazy"`` for this class (see ``configure``).
 
     Steps receive an instance of the class as ``self`` (a fresh one per execution and
     per process: keep state in results, not on ``self``).
@@ -154,6 +156,7 @@ class Reactor(metaclass=ReactorMeta):
     version: ClassVar[Any] = None
     returns: ClassVar[str | None] = None
     max_concurrency: ClassVar[int | None] = None
+    durability: ClassVar[str | None] = None
     storage: ClassVar[Storage | None] = None
     breakpoints: ClassVar[Iterable[str]] = ()
     __reactor_plan__: ClassVar[Plan]

@@ -78,12 +78,16 @@ class Context:
         idempotency_key: ``f"{execution_id}:{step}"``: stable across retries, resumes and
             crash recovery, for the external APIs a step calls.
         reactor: Name of the root reactor.
+        fence: A number that grows each time another process takes the execution over
+            (after a crash, a lost lease): pass it with external writes a step makes so
+            that the external system can refuse those of an owner that lost the lease.
     """
 
     execution_id: str
     step: str
     attempt: int
     reactor: str
+    fence: int = 1
 
     @property
     def idempotency_key(self) -> str:

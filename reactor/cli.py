@@ -527,7 +527,9 @@ async def _serve(args: argparse.Namespace, storage: Storage) -> None:
 
         from .web import create_app
     except ImportError as exc:
-        raise _Refused(f"serve needs the web extra: pip install 'reactor[web]' ({exc})") from exc
+        raise _Refused(
+            type(exc).__name__, f"serve needs the web extra: pip install 'reactor[web]' ({exc})"
+        ) from exc
     if args.dev and args.host not in ("127.0.0.1", "::1", "localhost"):
         raise _UsageError("--dev answers without authorization, so only on localhost")
     secret = os.environ.get("REACTOR_WEB_SECRET") or None

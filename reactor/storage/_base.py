@@ -204,6 +204,7 @@ class Storage(abc.ABC):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         """Store ``record`` if the stored version is ``expected_version``; all or nothing.
 
@@ -229,9 +230,13 @@ class Storage(abc.ABC):
             lease_seconds: Length of the lease, for a running execution.
             token: Names this write; by default a fresh one. Pass the token of an
                 earlier call to send that same write again.
+            takeover: Taking over a running execution whose owner went silent: refused
+                while its lease has not run out by the store's clock (renewals keep the
+                version, so the compare-and-set alone cannot tell a renewed lease).
 
         Raises:
-            WriteConflict: the stored version differs; nothing was written.
+            WriteConflict: the stored version differs, or a takeover found the lease
+                still held; nothing was written.
             CorrelationTaken: a newly listed correlation id is held by another live
                 execution of the same reactor; nothing was written.
             EarlyPayloadWaiting: an early payload is stored for a newly listed correlation

@@ -66,7 +66,9 @@ WRITE = """
 --   [7]   lease length in seconds: the lease ends that long after the server's TIME;
 --         "" for no lease (and to leave the lease schedule)
 --   [8]   write token: names this write, so that sending it again is recognised
---   [9..] envelope field, value, field, value... (all but body, version, created_at,
+--   [9]   true for a takeover: refused (as a conflict) while the stored lease has not
+--         run out by the server's TIME
+--   [10..] envelope field, value, field, value... (all but body, version, created_at,
 --         updated_at, lease_expires, write_token, which this script sets)
 -- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded
 --           again for nothing)
@@ -94,8 +96,9 @@ local finished = args[5]
 local deadline_score = args[6]
 local lease_seconds = args[7]
 local token = args[8]
+local takeover = args[9]
 local fields = {}
-for i = 9, #args, 2 do
+for i = 10, #args, 2 do
   fields[args[i]] = args[i + 1]
 end
 
@@ -112,6 +115,13 @@ if version ~= expected_version then
     return {'ok', current[4], current[6] or '', current[8]}
   end
   return {'conflict', redis.call('HGETALL', execution_key)}
+end
+if takeover and current[6] then
+  -- The owner renewed (renewals keep the version) since the taker read it: still its.
+  local time = redis.call('TIME')
+  if tonumber(current[6]) > tonumber(time[1]) + tonumber(time[2]) / 1000000 then
+    return {'conflict', redis.call('HGETALL', execution_key)}
+  end
 end
 
 -- Check every newly listed correlation id before writing anything. An id whose index
@@ -156,7 +166,7 @@ end
 local created_at = current[4] or new_created_at
 redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
-  'updated_at', now, 'body', body, 'write_token', token, unpack(args, 9))
+  'updated_at', now, 'body', body, 'write_token', token, unpack(args, 10))
 
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail

@@ -84,9 +84,18 @@ class MemoryStorage(Storage):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         with self._lock:
             current = self._get(record.id)
+            if (
+                takeover
+                and current is not None
+                and current.version == expected_version
+                and current.lease_expires is not None
+                and current.lease_expires > self._clock()
+            ):
+                raise WriteConflict(record.id, current)
             if (current.version if current else 0) != expected_version:
                 if (
                     token is not None

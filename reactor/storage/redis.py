@@ -347,6 +347,7 @@ class RedisStorage(Storage):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         now = self._clock()
         finished = record.status.finished
@@ -370,6 +371,7 @@ class RedisStorage(Storage):
                 deadline_score,
                 lease,
                 token or new_token(),
+                takeover,
                 *_fields(record),
             ]
         )
