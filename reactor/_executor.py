@@ -160,6 +160,8 @@ class Run:
         self.stop: Stop | None = None
         #: The reason given with a ``HALTED``/``CANCELLED`` stop.
         self.stop_reason: str | None = None
+        #: The reason of a requested operator pause not carried out yet (stored).
+        self.pause_request: str | None = None
         #: With ``Stop.CANCELLED``: undo the completed steps first (exhausted attempts
         #: while another process ran the execution: that owner does the undo).
         self.undo_on_cancel = False
@@ -194,6 +196,10 @@ class Run:
     def request_stop(self, stop: Stop, reason: str | None = None) -> None:
         """Ask the run to stop before its next step; a stronger stop wins, and of two
         stops of one kind the later one's reason."""
+        if stop is Stop.PAUSE:
+            # Kept apart from the stop, which a stronger one may replace: a shutdown's
+            # checkpoint must still carry the request to the worker that continues.
+            self.pause_request = reason
         order = list(Stop)
         if self.stop is None or order.index(stop) <= order.index(self.stop):
             self.stop = stop
@@ -292,7 +298,7 @@ class Run:
                 version=self.plan.version,
                 returns=self.plan.returns,
                 trace=TraceRows(self.trace[-TRACE_LIMIT:]),
-                suspend_request=self.stop_reason if self.stop is Stop.PAUSE else None,
+                suspend_request=self.pause_request,
                 breakpoints=self.run_breakpoints,
                 child_attempts=self.child_attempts,
                 redacted=sorted(self.plan.redacted),
@@ -531,7 +537,7 @@ class Run:
             self.request_cancel(current.reason or current.status.value)
         if body.undo_request and not self.undo_on_cancel:
             self.request_cancel(body.undo_request, undo=True)
-        if body.suspend_request is not None and self.stop is not Stop.PAUSE:
+        if body.suspend_request is not None and self.pause_request is None:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
         known = set(self.trace[-TRACE_LIMIT:])
@@ -1280,7 +1286,7 @@ class Run:
             self.log("reactor.execution.suspended")
         elif stop is Stop.PAUSE and not complete:
             reason = self.stop_reason
-            self.stop = self.stop_reason = None
+            self.stop = self.stop_reason = self.pause_request = None
             self.resolved.discard(SUSPENDED)
             self.hold(SUSPENDED, "suspended", {"reason": reason})
             self.note("suspended", SUSPENDED)
