@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._codec import default_codec
+from . import _codec
 from ._config import settings, storage_for
 from ._dsl import NOTHING
 from ._execution import Execution, PendingInterrupt
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "undo"]
 
-_codec = default_codec
 # How long a start waits for the execution another start bound the same idempotency
 # key to (it is stored right after the binding).
 _FIRST_RUN_WAIT = 5.0

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from ._codec import default_codec
+from . import _codec
 from ._config import settings, storage_for
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._execution import Context, Execution, FailureInfo, PendingInterrupt, RollbackFailure
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Frame", "Run", "live_run", "suspend_all", "validate_inputs"]
 
-_codec = default_codec
 # Sync steps leave the event loop on their own pool so a map of blocking elements is not
 # throttled by the loop's small default executor.
 _step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="reactor-step")

@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from ._codec import default_codec
+from . import _codec
 from ._config import configure
 from ._execution import Execution, FailureInfo
 from ._reactor import Reactor, resolve
@@ -409,7 +409,7 @@ def _short_time(timestamp: float | None) -> str:
 
 def _tree(value: Any) -> Any:
     """Any stored value as JSON (tagged where JSON has no such type)."""
-    return default_codec.encode(value)
+    return _codec.encode(value)
 
 
 def _text(tree: Any) -> str:
