@@ -41,14 +41,12 @@ import math
 import re
 import sys
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
-from itertools import islice
-from operator import is_
-from typing import Any, Final, NoReturn, get_origin
+from typing import Any, Final, NoReturn, TypeVar, get_origin
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -81,6 +79,7 @@ well within Python's recursion limit (which a deeper tree would hit as ``Recursi
 """
 
 _Encoder = Callable[[Any, int], Any]
+_C = TypeVar("_C", list[Any], dict[Any, Any])
 _Decoder = Callable[[dict[str, Any]], Any]
 
 _isfinite = math.isfinite
@@ -202,65 +201,73 @@ def _encode(value: Any, depth: int) -> Any:
 
 
 def _encode_members(
-    items: Collection[Any], depth: int, keys: Iterable[Any] | None = None
-) -> list[Any] | None:
-    """Encodes the members of a container at ``depth``: ``None`` when all of them are
-    JSON-native as they are, so the container need not be copied.
+    container: _C, members: Iterable[tuple[Any, Any]], depth: int, *, text_keys: bool = False
+) -> _C:
+    """Encodes the members of a list or dict at ``depth``, given as (index or key, member).
 
-    ``keys`` name the members in an error's path (dict keys or field names; by default
-    the members' indexes).
+    Returns ``container`` itself when every member is JSON-native as it is (the hot path:
+    nothing is copied), else a copy holding the encoded members.
+
+    With ``text_keys``, each key is also checked to be a ``str`` holding valid text (the
+    keys of a plain JSON object); :class:`_NotPlain` is raised on the first that is not.
     """
-    out: list[Any] | None = None
-    for index, item in enumerate(items):
+    out = container
+    for key, item in members:
+        if text_keys and not (type(key) is str and key.isascii()):
+            _check_key(key)
         kind = type(item)
         if (
-            kind in _PLAIN
-            or (kind is str and item.isascii())
+            (kind is str and item.isascii())
+            or kind in _PLAIN
             or (kind is float and _isfinite(item))
         ):
-            encoded = item
-        else:
-            try:
-                encoded = _encode(item, depth + 1)
-            except _Unencodable as exc:
-                key = index if keys is None else next(islice(keys, index, None))
-                exc.path.append(_key_segment(key))
-                raise
-        if out is None and encoded is not item:
-            out = list(islice(items, index))
-        if out is not None:
-            out.append(encoded)
+            continue
+        try:
+            encoded = _encode(item, depth + 1)
+        except _Unencodable as exc:
+            exc.path.append(_key_segment(key))
+            raise
+        if encoded is not item:
+            if out is container:  # copied on the first change only
+                out = container.copy()
+            out[key] = encoded
     return out
+
+
+class _NotPlain(Exception):
+    """A dict has a key that is not a ``str``, so it must be written as pairs."""
+
+
+def _check_key(key: Any) -> None:
+    """Lets a non-ASCII ``str`` key pass if it is valid text (the rare, slow path)."""
+    if type(key) is not str:
+        raise _NotPlain
+    if _surrogate(key) is not None:
+        exc = _Unencodable(key, _NOT_UNICODE)
+        exc.path.append(f"<key {_short_repr(key)}>")
+        raise exc
 
 
 def _encode_list(items: list[Any], depth: int) -> list[Any]:
     if depth > MAX_DEPTH:
         raise _Unencodable(items, _TOO_DEEP_OR_CYCLE)
-    # A list of numbers is checked in one C-level pass and returned as it is.
-    if _PLAIN.issuperset(map(type, items)):
+    # A list of numbers, or of ASCII text, is checked in C-level passes and kept as it is.
+    if _PLAIN.issuperset(map(type, items)) or (
+        _STR.issuperset(map(type, items)) and "".join(items).isascii()
+    ):
         return items
-    encoded = _encode_members(items, depth)
-    return items if encoded is None else encoded
+    return _encode_members(items, enumerate(items), depth)
 
 
 def _encode_dict(mapping: dict[Any, Any], depth: int) -> Any:
-    if TAG in mapping or not _STR.issuperset(map(type, mapping)):
-        return _encode_pairs(mapping, depth)
-    keys = "".join(mapping)  # one C-level pass: ASCII keys (most of them) are valid text
-    if not keys.isascii() and _surrogate(keys) is not None:
-        key = next(filter(_surrogate, mapping))
-        exc = _Unencodable(key, _NOT_UNICODE)
-        exc.path.append(f"<key {_short_repr(key)}>")
-        raise exc
-    return _encode_object(mapping, depth)
-
-
-def _encode_object(mapping: dict[str, Any], depth: int) -> dict[str, Any]:
-    """Encodes a dict whose keys are known to be valid ``str`` keys."""
     if depth > MAX_DEPTH:
         raise _Unencodable(mapping, _TOO_DEEP_OR_CYCLE)
-    values = _encode_members(mapping.values(), depth, mapping)
-    return mapping if values is None else dict(zip(mapping, values, strict=True))
+    if TAG not in mapping:
+        try:
+            return _encode_members(mapping, mapping.items(), depth, text_keys=True)
+        except _NotPlain:
+            pass
+    return _encode_pairs(mapping, depth)
 
 
 def _encode_pairs(mapping: dict[Any, Any], depth: int) -> dict[str, Any]:
@@ -412,13 +419,15 @@ def _record_encoder(tag: str, path: str, fields: Iterable[Any]) -> _Encoder:
     names = tuple(field.name for field in fields)
 
     def encode(instance: Any, depth: int) -> dict[str, Any]:
+        if depth + 1 > MAX_DEPTH:  # the fields' object
+            raise _Unencodable(instance, _TOO_DEEP_OR_CYCLE)
         values = {}
         for name in names:
             value = getattr(instance, name, _UNSET)
             # A field never set (an ``init=False`` field without default) is left out.
             if value is not _UNSET:
                 values[name] = value
-        return {TAG: tag, "c": path, "v": _encode_object(values, depth + 1)}
+        return {TAG: tag, "c": path, "v": _encode_members(values, values.items(), depth + 1)}
 
     return encode
 
@@ -440,11 +449,18 @@ def _decode(tree: Any, depth: int) -> Any:
     raise _Undecodable(f"{_type_name(kind)} is not JSON data")
 
 
-def _decode_members(items: Collection[Any], depth: int) -> list[Any] | None:
-    """Decodes the members of a container at ``depth``: ``None`` when all of them are as
-    they were, so the container need not be copied."""
-    decoded = [item if type(item) in _LEAVES else _decode(item, depth + 1) for item in items]
-    return None if all(map(is_, decoded, items)) else decoded
+def _decode_members(container: _C, members: Iterable[tuple[Any, Any]], depth: int) -> _C:
+    """Decodes the members of a list or dict at ``depth``, given as (index or key, member);
+    ``container`` itself when none of them changes."""
+    out = container
+    for key, item in members:
+        if type(item) not in _LEAVES:
+            decoded = _decode(item, depth + 1)
+            if decoded is not item:
+                if out is container:
+                    out = container.copy()
+                out[key] = decoded
+    return out
 
 
 def _decode_list(items: list[Any], depth: int) -> list[Any]:
@@ -452,8 +468,7 @@ def _decode_list(items: list[Any], depth: int) -> list[Any]:
         raise _Undecodable(_TOO_DEEP)
     if _LEAVES.issuperset(map(type, items)):
         return items
-    decoded = _decode_members(items, depth)
-    return items if decoded is None else decoded
+    return _decode_members(items, enumerate(items), depth)
 
 
 def _decode_dict(mapping: dict[str, Any], depth: int) -> Any:
@@ -461,9 +476,7 @@ def _decode_dict(mapping: dict[str, Any], depth: int) -> Any:
         raise _Undecodable(_TOO_DEEP)
     # Bottom-up, like json's object_hook: members first, then the object itself.
     if not _LEAVES.issuperset(map(type, mapping.values())):
-        values = _decode_members(mapping.values(), depth)
-        if values is not None:
-            mapping = dict(zip(mapping, values, strict=True))
+        mapping = _decode_members(mapping, mapping.items(), depth)
     return _untag(mapping) if TAG in mapping else mapping
 
 
@@ -763,7 +776,7 @@ def _parse(text: Any) -> Any:
             raise _Undecodable(f"invalid JSON: {exc}") from exc
     try:
         return _load(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an int too long to read
         # The JSON parser recurses in C: far deeper than MAX_DEPTH, it hits the stack.
         reason = _TOO_DEEP if isinstance(exc, RecursionError) else f"invalid JSON: {exc}"
         raise _Undecodable(reason) from exc
@@ -772,6 +785,8 @@ def _parse(text: Any) -> Any:
 # --------------------------------------------------------------------------- public
 
 _CAUGHT: Final = (_Failure, RecursionError)
+_WRITE_ERRORS: Final = (TypeError, ValueError, RecursionError)
+"""What the JSON writer raises for something that is not JSON data."""
 
 
 def encode(
@@ -799,6 +814,8 @@ def encode(
             string with a lone surrogate, NaN, nesting deeper than :data:`MAX_DEPTH`); the
             message names its type and where it is, e.g. ``at $.items[2].when``.
     """
+    if type(value) in _PLAIN:  # the most common step results, without a call
+        return value
     try:
         return _encode(value, 1)
     except _CAUGHT as exc:
@@ -826,9 +843,14 @@ def dumps(
         The JSON text; :func:`loads` turns it back into ``value``.
 
     Raises:
-        SerializationError: As for :func:`encode`.
+        SerializationError: As for :func:`encode`, or an ``int`` has more digits than
+            Python writes (``sys.get_int_max_str_digits()``).
     """
-    return _dump(encode(value, reactor=reactor, execution_id=execution_id, step=step))
+    tree = encode(value, reactor=reactor, execution_id=execution_id, step=step)
+    try:
+        return _dump(tree)
+    except _WRITE_ERRORS as exc:  # an int too long for str() (sys.get_int_max_str_digits)
+        _fail(exc, reactor, execution_id, step)
 
 
 def dump_tree(tree: Any) -> str:
@@ -841,7 +863,7 @@ def dump_tree(tree: Any) -> str:
     """
     try:
         return _dump(tree)
-    except (TypeError, ValueError, RecursionError) as exc:
+    except _WRITE_ERRORS as exc:
         _fail(exc, None, None, None)
 
 

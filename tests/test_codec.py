@@ -12,16 +12,20 @@ import json
 import math
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reactor
 from reactor import _codec
@@ -183,6 +187,12 @@ BUILT_INS = [
     Decimal("-0.000001"),
     Decimal("1E+30"),
     uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    Fraction(1, 3),
+    Fraction(-7, 2),
+    Fraction(5),
+    complex(1, 2),
+    complex(-0.5, 1e300),
+    1j,
     Color.RED,
     Priority.HIGH,
     Mode.FAST,
@@ -279,6 +289,8 @@ def test_encoded_form_is_stable() -> None:
         "v": "00000000-0000-0000-0000-000000000001",
     }
     assert _codec.encode(b"hi") == {"$t": "bytes", "v": "aGk="}
+    assert _codec.encode(Fraction(-1, 3)) == {"$t": "fraction", "v": "-1/3"}
+    assert _codec.encode(complex(1.5, -2)) == {"$t": "complex", "v": "(1.5-2j)"}
     assert _codec.encode(Color.RED) == {"$t": "enum", "c": f"{__name__}:Color", "n": "RED"}
     assert _codec.encode(Perm.READ | Perm.WRITE) == {"$t": "enum", "c": f"{__name__}:Perm", "v": 3}
     assert _codec.encode(Point(1, 2)) == {
@@ -382,6 +394,11 @@ def test_structure_dict_to_dataclass() -> None:
         ("1.10", Decimal, Decimal("1.10")),
         (0.1, Decimal, Decimal("0.1")),
         (str(uuid.UUID(int=5)), uuid.UUID, uuid.UUID(int=5)),
+        ("1/3", Fraction, Fraction(1, 3)),
+        (0.1, Fraction, Fraction(1, 10)),
+        (2, Fraction, Fraction(2)),
+        ("1+2j", complex, complex(1, 2)),
+        (1.5, complex, complex(1.5)),
         (3, float, 3.0),
         (None, int | None, None),
         ([{"x": 1, "y": 2}], list[Point], [Point(1, 2)]),
@@ -538,6 +555,305 @@ def test_bad_trees_refused(tree: dict[str, Any], match: str) -> None:
 def test_invalid_json_text_refused(text: str | bytes) -> None:
     with pytest.raises(SerializationError, match=r"not valid JSON|invalid JSON"):
         _codec.loads(text)
+
+
+def test_complex_keeps_signed_zeros_nan_and_infinity() -> None:
+    value = [complex(-0.0, -0.0), complex(math.nan, math.inf), Fraction(10**30, 3)]
+    back = _codec.loads(_codec.dumps(value))
+    assert list(map(repr, back)) == list(map(repr, value))
+    assert math.copysign(1, back[0].real) == math.copysign(1, back[0].imag) == -1
+
+
+@pytest.mark.parametrize("base", [Fraction, complex])
+def test_subclasses_of_fraction_and_complex_refused(base: type) -> None:
+    subclass = type("Sub", (base,), {})
+    with pytest.raises(SerializationError, match=f"subclasses of {base.__name__}"):
+        _codec.encode(subclass(1))
+
+
+@pytest.mark.parametrize(
+    ("tree", "match"),
+    [
+        ({"$t": "fraction", "v": "1/0"}, "malformed 'fraction'"),
+        ({"$t": "fraction", "v": 3}, "malformed 'fraction'"),
+        ({"$t": "complex", "v": "1+"}, "malformed 'complex'"),
+    ],
+    ids=repr,
+)
+def test_bad_fraction_and_complex_trees_refused(tree: dict[str, Any], match: str) -> None:
+    with pytest.raises(SerializationError, match=match):
+        _codec.decode(tree)
+
+
+# --------------------------------------------------------------------------- stored data
+
+# Written by the codec of reactor 0.x (the ``Codec`` class); stored executions hold such
+# text, so it must decode to the same values, and today's codec must write it the same way.
+STORED: list[tuple[str, Any]] = [
+    (
+        '{"ids":{"$t":"tuple","v":[1,2]},"tags":{"$t":"set","v":["a","b"]},'
+        '"frozen":{"$t":"frozenset","v":[3]},"by_int":{"$t":"dict","v":[[1,"one"],'
+        '[{"$t":"tuple","v":[2,"b"]},null]]},"escaped":{"$t":"dict","v":[["$t","x"]]}}',
+        {
+            "ids": (1, 2),
+            "tags": {"a", "b"},
+            "frozen": frozenset({3}),
+            "by_int": {1: "one", (2, "b"): None},
+            "escaped": {"$t": "x"},
+        },
+    ),
+    (
+        '[{"$t":"datetime","v":"2024-10-27T02:30:00+01:00","tz":"Europe/Paris","fold":1},'
+        '{"$t":"datetime","v":"2024-01-01T00:00:00+00:00"},{"$t":"date","v":"2024-02-29"},'
+        '{"$t":"time","v":"08:00:00","tz":"Europe/Paris"},{"$t":"timedelta","v":[-1,5,7]}]',
+        [
+            datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+            datetime(2024, 1, 1, tzinfo=UTC),
+            date(2024, 2, 29),
+            time(8, 0, tzinfo=ZoneInfo("Europe/Paris")),
+            timedelta(days=-1, seconds=5, microseconds=7),
+        ],
+    ),
+    (
+        '[{"$t":"decimal","v":"1.10"},{"$t":"uuid","v":"00000000-0000-0000-0000-000000000001"},'
+        '{"$t":"bytes","v":"aGk="},{"$t":"enum","c":"MODULE:Color","n":"RED"},'
+        '{"$t":"enum","c":"MODULE:Perm","v":3}]',
+        [Decimal("1.10"), uuid.UUID(int=1), b"hi", Color.RED, Perm.READ | Perm.WRITE],
+    ),
+    (
+        '{"point":{"$t":"dataclass","c":"MODULE:Point","v":{"x":1,"y":2}},'
+        '"money":{"$t":"attrs","c":"MODULE:Money","v":{"amount":{"$t":"decimal","v":"9.99"},'
+        '"currency":"EUR"}}}',
+        {"point": Point(1, 2), "money": Money(Decimal("9.99"))},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STORED)
+def test_data_stored_by_the_codec_class_still_decodes(text: str, expected: Any) -> None:
+    text = text.replace("MODULE", __name__)
+    for back in (_codec.loads(text), _codec.decode(json.loads(text))):
+        assert back == expected
+        assert deep_types(back) == deep_types(expected)
+    assert _codec.dumps(expected) == text
+
+
+def test_decoding_never_imports_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "codec_probe_module.py").write_text(
+        "import dataclasses\nIMPORTED = True\n@dataclasses.dataclass\nclass Thing:\n    x: int\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "codec_probe_module", raising=False)
+    tree = {"$t": "dataclass", "c": "codec_probe_module:Thing", "v": {"x": 1}}
+    with pytest.raises(SerializationError, match=r"'codec_probe_module' .* is not loaded"):
+        _codec.decode(tree)
+    assert "codec_probe_module" not in sys.modules
+    module = __import__("codec_probe_module")  # once the application imports it, it decodes
+    assert _codec.decode(tree) == module.Thing(1)
+
+
+# --------------------------------------------------------------------------- text
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        (SURROGATE, "$"),
+        ("ok \udfff", "$"),
+        ("\ud83d\ude00", "$"),  # a pair spelled as two code points is still two lone halves
+        (["a", "é", SURROGATE], "$[2]"),
+        (["a", "b", SURROGATE], "$[2]"),
+        ({"note": SURROGATE}, "$.note"),
+        ({"é": 1, "ok": [SURROGATE]}, "$.ok[0]"),
+        ({SURROGATE: 1}, "$<key '\\ud800'>"),
+        ({"é": 1, "a\udfff": 2}, "$<key 'a\\udfff'>"),
+        ((1, SURROGATE), "$[1]"),
+        ({SURROGATE}, "$[0]"),
+        ({1: SURROGATE}, "$[1]"),
+        ({(SURROGATE,): 1}, "$<key ('\\ud800',)>[0]"),
+        (Holder(items=[SURROGATE]), "$.items[0]"),
+        (Event(SURROGATE, NOW), "$.name"),
+    ],
+    ids=repr,
+)
+def test_lone_surrogates_refused_when_encoding(value: Any, path: str) -> None:
+    for function in (_codec.encode, _codec.dumps):
+        with pytest.raises(SerializationError, match="lone surrogate") as info:
+            function(value, step="fetch")
+        assert f" at {path}: " in str(info.value)
+        assert info.value.step == "fetch"
+
+
+def test_valid_text_of_every_plane_round_trips() -> None:
+    assert_round_trip({"clé": "é", "ключ": ["日本", "😀"], "\U0010ffff": "\ue000"})
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def nested(levels: int, wrap: Any, leaf: Any = 0) -> Any:
+    value = leaf
+    for _ in range(levels):
+        value = wrap(value)
+    return value
+
+
+def json_depth(tree: Any) -> int:
+    """How many JSON arrays and objects deep ``tree`` is (iteratively: trees may be deep)."""
+    deepest, todo = 0, [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, list | dict):
+            deepest = max(deepest, depth + 1)
+            items = node.values() if isinstance(node, dict) else node
+            todo.extend((item, depth + 1) for item in items)
+    return deepest
+
+
+def test_depth_limit_is_exact_for_plain_json() -> None:
+    limit = _codec.MAX_DEPTH
+    deepest = nested(limit, lambda value: [value])
+    assert json_depth(deepest) == limit
+    assert _codec.loads(_codec.dumps(deepest)) == deepest
+    assert _codec.decode(deepest) == deepest
+    too_deep = [deepest]
+    for refuse in (_codec.encode, _codec.dumps, _codec.decode):
+        with pytest.raises(SerializationError, match=f"nested more than {limit} levels deep"):
+            refuse(too_deep)
+    with pytest.raises(SerializationError, match=f"nested more than {limit} levels deep"):
+        _codec.loads("[" * (limit + 1) + "]" * (limit + 1))
+
+
+WRAPPERS = {
+    "list": lambda value: [value],
+    "dict": lambda value: {"k": value},
+    "tuple": lambda value: (value,),
+    "pairs": lambda value: {1: value},
+    "record": lambda value: Holder([value]),
+    "frozenset": lambda value: frozenset({value}),
+}
+
+
+@pytest.mark.parametrize("leaf", [0, NOW, timedelta(1), Perm.READ | Perm.WRITE, (), Point(1, 2)])
+@pytest.mark.parametrize("wrap", WRAPPERS.values(), ids=list(WRAPPERS))
+def test_whatever_encodes_also_decodes(wrap: Any, leaf: Any) -> None:
+    levels = 0
+    while True:
+        try:
+            tree = _codec.encode(nested(levels + 1, wrap, leaf))
+        except SerializationError as exc:
+            assert "nested more than" in str(exc)
+            break
+        levels += 1
+    deepest = nested(levels, wrap, leaf)
+    tree = _codec.encode(deepest)
+    # As deep as the limit allows, give or take the wrapper's own levels.
+    assert _codec.MAX_DEPTH - 4 < json_depth(tree) <= _codec.MAX_DEPTH
+    assert _codec.decode(tree) == deepest
+    assert _codec.loads(_codec.dumps(deepest)) == deepest
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_far_too_deep_is_refused_without_recursion_error(depth: int) -> None:
+    deep = nested(depth, lambda value: [value])
+    for refuse in (_codec.encode, _codec.dumps, _codec.decode):
+        with pytest.raises(SerializationError, match="nested more than"):
+            refuse(deep)
+    with pytest.raises(SerializationError, match="nested more than"):
+        _codec.loads("[" * depth + "]" * depth)
+    with pytest.raises(SerializationError):
+        _codec.dump_tree(deep)
+
+
+def test_cycles_through_dicts_and_records_refused() -> None:
+    mapping: dict[str, Any] = {}
+    mapping["self"] = mapping
+    holder = Holder([])
+    holder.items.append(holder)
+    for value in (mapping, holder):
+        with pytest.raises(SerializationError, match="containing itself") as info:
+            _codec.encode(value)
+        assert "…" in str(info.value)  # the path, hundreds of segments long, is shortened
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("text", [123, None, 1.5, ["[]"], {"a": 1}])
+def test_loads_refuses_what_is_not_text(text: Any) -> None:
+    with pytest.raises(SerializationError, match="expected JSON text") as info:
+        _codec.loads(text, reactor="Shop")
+    assert info.value.reactor == "Shop"
+
+
+@pytest.mark.parametrize(
+    "tree", [object(), {1, 2}, (1,), [b"bytes"], {"a": {"b": object()}}, Point(1, 2)], ids=repr
+)
+def test_decode_refuses_what_is_not_json_data(tree: Any) -> None:
+    with pytest.raises(SerializationError, match="is not JSON data"):
+        _codec.decode(tree)
+
+
+@pytest.mark.parametrize("tree", [object(), [math.nan], {"a": {1, 2}}, {1: object()}], ids=repr)
+def test_dump_tree_refuses_what_is_not_json_data(tree: Any) -> None:
+    with pytest.raises(SerializationError, match="cannot write JSON text"):
+        _codec.dump_tree(tree)
+
+
+def test_ints_too_long_for_text_refused() -> None:
+    digits = sys.get_int_max_str_digits() + 1
+    with pytest.raises(SerializationError, match="cannot write JSON text"):
+        _codec.dumps(10**digits, step="count")
+    with pytest.raises(SerializationError, match="invalid JSON"):
+        _codec.loads("1" * digits)
+
+
+@pytest.mark.parametrize("text", [123, b"bytes", None])
+def test_check_size_refuses_what_is_not_text(text: Any) -> None:
+    with pytest.raises(SerializationError, match="not encoded text"):
+        _codec.check_size(text, what="the result", limit=10)
+
+
+# --------------------------------------------------------------------------- properties
+
+# Text of any code point, lone surrogates included (plain st.text() never draws them).
+TEXTS = st.text(st.characters(exclude_categories=())) | st.builds(
+    "".join, st.lists(st.text() | st.characters(categories=["Cs"]), min_size=1, max_size=3)
+)
+JSON_LIKE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXTS,
+    lambda children: st.lists(children) | st.dictionaries(TEXTS, children),
+    max_leaves=25,
+)
+
+
+def holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(holds_surrogate(key) or holds_surrogate(item) for key, item in value.items())
+    return isinstance(value, list) and any(map(holds_surrogate, value))
+
+
+@settings(database=None, deadline=None, max_examples=300)
+@given(JSON_LIKE)
+def test_json_like_values_round_trip_or_are_refused(value: Any) -> None:
+    try:
+        text = _codec.dumps(value)
+    except SerializationError as exc:
+        assert "lone surrogate" in str(exc)
+        assert holds_surrogate(value)
+        return
+    assert not holds_surrogate(value)
+    back = _codec.loads(text)
+    assert back == value
+    assert deep_types(back) == deep_types(value)
 
 
 # --------------------------------------------------------------------------- size
