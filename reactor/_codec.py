@@ -26,9 +26,11 @@ in a module that is already imported: stored data never makes reactor import a m
 result must be an ``Enum`` subclass, a dataclass or an attrs class, and instances are restored
 field by field without calling ``__init__``. Anything else is refused.
 
-Both directions refuse, with :class:`~reactor.errors.SerializationError`, text that is not
-valid Unicode (lone surrogates such as ``"\\ud800"``) and trees nested deeper than
-:data:`MAX_DEPTH`, so that whatever encodes also decodes.
+Encoding refuses text that is not valid Unicode (lone surrogates such as ``"\\ud800"``,
+which no store could write), and both directions refuse trees nested deeper than
+:data:`MAX_DEPTH`, so that whatever encodes also decodes. Every failure, whatever the input,
+is a :class:`~reactor.errors.SerializationError` naming the reactor, execution and step
+given to the call that failed.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def _fail(
     cause = error.__cause__ if isinstance(error, _Failure) else error
     if isinstance(error, RecursionError):
         # Only when the caller's own stack is already deep: MAX_DEPTH keeps trees shallower.
-        message = "cannot encode or decode a value nested this deeply here"
+        message = "a value nested too deeply for the Python stack left at this call"
     elif isinstance(error, _Failure):
         message = str(error)
     else:
@@ -277,7 +279,7 @@ def _encode_pairs(mapping: dict[Any, Any], depth: int) -> dict[str, Any]:
         raise _Unencodable(mapping, _TOO_DEEP_OR_CYCLE)
     pairs = []
     for key, item in mapping.items():
-        segment = f"<key {_short_repr(key)}>"
+        segment = f"<key {_short_repr(key)}>"  # names the key until it is encoded
         try:
             encoded_key = _encode(key, depth + 3)
             segment = _key_segment(key)
@@ -767,16 +769,11 @@ _load: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _parse(text: Any) -> Any:
-    if not isinstance(text, str):
-        if not isinstance(text, bytes | bytearray):
-            raise _Undecodable(f"expected JSON text (str or bytes), got {_type_name(type(text))}")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Undecodable(f"invalid JSON: {exc}") from exc
+    if not isinstance(text, str | bytes | bytearray):
+        raise _Undecodable(f"expected JSON text (str or bytes), got {_type_name(type(text))}")
     try:
-        return _load(text)
-    except (ValueError, RecursionError) as exc:  # ValueError: also an int too long to read
+        return _load(text if isinstance(text, str) else text.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # ValueError: bad UTF-8 or JSON, a huge int
         # The JSON parser recurses in C: far deeper than MAX_DEPTH, it hits the stack.
         reason = _TOO_DEEP if isinstance(exc, RecursionError) else f"invalid JSON: {exc}"
         raise _Undecodable(reason) from exc

@@ -341,6 +341,24 @@ def test_bytes_input_to_loads() -> None:
     assert _codec.loads(_codec.dumps((1, "é")).encode()) == (1, "é")
 
 
+def test_module_functions_keep_the_keywords_of_the_codec_class() -> None:
+    context = ["reactor", "execution_id", "step"]
+    for function, own in [
+        (_codec.encode, ["value"]),
+        (_codec.dumps, ["value"]),
+        (_codec.decode, ["tree", "hint"]),
+        (_codec.loads, ["text", "hint"]),
+        (_codec.structure, ["value", "hint"]),
+        (_codec.check_size, ["text", "what", "limit"]),
+    ]:
+        parameters = inspect.signature(function).parameters
+        assert list(parameters) == own + context
+        assert {parameters[name].kind for name in context} == {inspect.Parameter.KEYWORD_ONLY}
+    assert list(inspect.signature(_codec.dump_tree).parameters) == ["tree"]
+    assert not hasattr(_codec, "Codec")
+    assert not hasattr(_codec, "default_codec")
+
+
 # --------------------------------------------------------------------------- structuring
 
 
@@ -841,7 +859,7 @@ def holds_surrogate(value: Any) -> bool:
     return isinstance(value, list) and any(map(holds_surrogate, value))
 
 
-@settings(database=None, deadline=None, max_examples=300)
+@settings(database=None, deadline=None)
 @given(JSON_LIKE)
 def test_json_like_values_round_trip_or_are_refused(value: Any) -> None:
     try:
