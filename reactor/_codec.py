@@ -831,7 +831,7 @@ def dumps(
     The same as :func:`dump_tree` of :func:`encode`, in one call.
 
     Args:
-        value: The value to encode.
+        value: The value to write as JSON text.
         reactor: Reactor name, for the error message.
         execution_id: Execution id, for the error message.
         step: Step name, for the error message.
