@@ -136,7 +136,8 @@ def _fail(
     """
     cause = error.__cause__ if isinstance(error, _Failure) else error
     if isinstance(error, RecursionError):
-        # Only when the caller's own stack is already deep: MAX_DEPTH keeps trees shallower.
+        # MAX_DEPTH keeps trees shallower than the stack unless the caller's stack is already
+        # deep, or the JSON parser (which has no such limit) reads text far deeper.
         message = "a value nested too deeply for the Python stack left at this call"
     elif isinstance(error, _Failure):
         message = str(error)
@@ -773,10 +774,8 @@ def _parse(text: Any) -> Any:
         raise _Undecodable(f"expected JSON text (str or bytes), got {_type_name(type(text))}")
     try:
         return _load(text if isinstance(text, str) else text.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # ValueError: bad UTF-8 or JSON, a huge int
-        # The JSON parser recurses in C: far deeper than MAX_DEPTH, it hits the stack.
-        reason = _TOO_DEEP if isinstance(exc, RecursionError) else f"invalid JSON: {exc}"
-        raise _Undecodable(reason) from exc
+    except ValueError as exc:  # bad UTF-8, bad JSON, an int too long to read
+        raise _Undecodable(f"invalid JSON: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- public
@@ -927,8 +926,8 @@ def loads(
             :func:`decode`.
     """
     try:
-        tree = _parse(text)
-    except _Failure as exc:
+        tree = _parse(text)  # the JSON parser recurses in C: it hits the stack, not MAX_DEPTH
+    except _CAUGHT as exc:
         _fail(exc, reactor, execution_id, step)
     return decode(tree, hint, reactor=reactor, execution_id=execution_id, step=step)
 

@@ -779,10 +779,26 @@ def test_far_too_deep_is_refused_without_recursion_error(depth: int) -> None:
     for refuse in (_codec.encode, _codec.dumps, _codec.decode):
         with pytest.raises(SerializationError, match="nested more than"):
             refuse(deep)
-    with pytest.raises(SerializationError, match="nested more than"):
+    with pytest.raises(SerializationError, match=r"nested more than|Python stack"):
         _codec.loads("[" * depth + "]" * depth)
     with pytest.raises(SerializationError):
         _codec.dump_tree(deep)
+
+
+def test_a_caller_deep_in_its_stack_gets_a_serialization_error() -> None:
+    value = nested(150, lambda value: [value])
+    tree, text = _codec.encode(value), _codec.dumps(value)
+    frames, frame = 0, sys._getframe()
+    while frame is not None:
+        frames, frame = frames + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + 100)  # room for the call, not for the value's depth
+    try:
+        for call, argument in [(_codec.encode, value), (_codec.decode, tree), (_codec.loads, text)]:
+            with pytest.raises(SerializationError, match="Python stack"):
+                call(argument)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_cycles_through_dicts_and_records_refused() -> None:
