@@ -179,8 +179,9 @@ async def test_timeouts_are_always_set_and_configurable(redis_url: str, proxy: P
     try:
         for storage, expected in [(default, (5, 5)), (from_url, (0.25, 0.5)), (given, (0.75, 5))]:
             await storage.load("e1")
-            options = storage._client().redis.connection_pool.connection_kwargs
-            assert (options["socket_timeout"], options["socket_connect_timeout"]) == expected
+            client = storage._client()
+            connect = client.redis.connection_pool.connection_kwargs["socket_connect_timeout"]
+            assert (client.timeout, connect) == expected
     finally:
         for storage in (default, from_url, given):
             await storage.aclose()
