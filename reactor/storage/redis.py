@@ -281,6 +281,7 @@ class RedisStorage(Storage):
                 *self.keys.status_affixes(),
                 *self.keys.status_affixes(reactor),
                 str(_milliseconds(self.retention)),
+                Status.RUNNING.value,
             ]
             found = self._written[reactor, self.retention] = (
                 self.keys.correlations(reactor),
@@ -358,6 +359,7 @@ class RedisStorage(Storage):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         now = self._clock()
         finished = record.status.finished
@@ -381,6 +383,7 @@ class RedisStorage(Storage):
                 deadline_score,
                 lease,
                 token or new_token(),
+                takeover,
                 *_fields(record),
             ]
         )

@@ -579,6 +579,25 @@ async def test_a_lease_is_stamped_only_for_a_running_execution(storage: Storage)
     assert (await storage.load("e1")) == running.evolve(version=3, lease_expires=None)
 
 
+async def test_a_takeover_succeeds_only_over_an_expired_lease(
+    storage: Storage, clock: FakeClock
+) -> None:
+    live = await create(storage, lease_seconds=30)
+    with pytest.raises(WriteConflict) as conflict:
+        await storage.write(make(), expected_version=1, lease_seconds=30, takeover=True)
+    assert conflict.value.current == live
+    assert await storage.load("e1") == live
+
+    assert await storage.touch("e1", version=1, lease_seconds=0.05)
+    await elapse(storage, clock, 0.1)
+
+    taken = await storage.write(make(), expected_version=1, lease_seconds=30, takeover=True)
+    assert taken.version == 2
+    paused = await storage.write(make(status=Status.PAUSED), expected_version=2)
+    resumed = await storage.write(make(), expected_version=3, lease_seconds=30, takeover=True)
+    assert (paused.lease_expires, resumed.version) == (None, 4)  # no lease to respect
+
+
 async def test_a_finished_write_leaves_the_deadline_and_lease_schedules(storage: Storage) -> None:
     await create(storage, deadline=START, lease_seconds=-1)
     assert (await storage.due(START), await storage.expired_leases()) == (["e1"], ["e1"])
