@@ -558,10 +558,10 @@ async def test_expired_leases_lists_running_executions_soonest_first(storage: St
 
 
 async def test_a_lease_runs_out_by_the_store_clock(storage: Storage, clock: FakeClock) -> None:
-    await create(storage, lease_seconds=0.05)
+    await create(storage, lease_seconds=0.3)
     assert await storage.expired_leases() == []
 
-    await elapse(storage, clock, 0.1)
+    await elapse(storage, clock, 0.35)
 
     assert await storage.expired_leases() == ["e1"]
 

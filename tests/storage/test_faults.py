@@ -262,6 +262,7 @@ async def test_no_script_blocks_redis_whatever_the_stale_backlog(
             await create(storage, execution_id, status=Status.PAUSED, created_at=created_at)
         newest_first = live[::-1]
 
+        # Redis times each call itself: the SLOWLOG keeps those over 10 ms.
         raw.config_set("slowlog-log-slower-than", 10_000)  # microseconds
         raw.slowlog_reset()
         probe = _Probe(redis_url)
@@ -278,12 +279,14 @@ async def test_no_script_blocks_redis_whatever_the_stale_backlog(
             await create(storage, "done", status=Status.COMPLETED)
         finally:
             longest = probe.stop()
-            slow = raw.slowlog_get(128)
+            slow = [entry["duration"] / 1e6 for entry in raw.slowlog_get(1024)]
 
         assert [len(page) for page in pages] == [100, 100, 100]
         assert [e.id for page in pages for e in page] == newest_first
-        assert slow == []
-        assert longest < 0.05
+        # A call takes well under a millisecond here; one that read the whole backlog
+        # took ~1 s. A loaded machine may pause redis-server mid-call for a few ms.
+        assert max(slow, default=0) < 0.05, slow
+        assert longest < 0.25  # the SLOWLOG is exact; this allows for a loaded machine
         # Paging swept what it read: later pages cost less.
         assert raw.zcard(keys.status("paused")) < STALE
     finally:
