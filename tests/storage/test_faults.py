@@ -19,7 +19,7 @@ from reactor.storage import RedisStorage
 from reactor.storage._base import StoredExecution
 
 from .test_contract import START, R, create, make
-from faults import Proxy, RedisServer
+from faults import Child, Proxy, RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -291,3 +291,54 @@ async def test_no_script_blocks_redis_whatever_the_stale_backlog(
         assert raw.zcard(keys.status("paused")) < STALE
     finally:
         await storage.aclose()
+
+
+_WRITER = """
+import asyncio, sys
+from reactor._status import Status
+from reactor.errors import StorageError
+from reactor.storage import RedisStorage, StoredExecution
+
+async def main() -> None:
+    storage = RedisStorage.from_url(sys.argv[1], prefix="test", socket_timeout=1)
+    for n in range(1_000_000):
+        record = StoredExecution(
+            id=f"e{n}", reactor="r", status=Status.PAUSED, version=0, body="{}",
+            correlation_ids=(f"c{n}",),
+        )
+        try:
+            await storage.write(record, expected_version=0)
+        except StorageError:
+            print("failed", n)
+            await asyncio.sleep(0.01)
+        else:
+            print("ack", n)
+
+asyncio.run(main())
+"""
+
+
+def test_every_acknowledged_write_survives_a_redis_crash(aof_redis: RedisServer) -> None:
+    keys = RedisStorage.from_url(aof_redis.url, prefix="test").keys
+    with Child(f"import sys; sys.argv[1:] = [{aof_redis.url!r}]\n{_WRITER}") as writer:
+        writer.wait_for("ack 100")
+        aof_redis.kill()
+        aof_redis.restart()
+        with redis.Redis.from_url(aof_redis.url, decode_responses=True) as raw:
+            after_restart = raw.dbsize()
+            deadline = time.monotonic() + 10
+            while raw.dbsize() < after_restart + 100:  # the writer goes on
+                assert time.monotonic() < deadline, writer.output
+                time.sleep(0.01)
+        writer.kill()
+        output = writer.output
+
+    acknowledged = [int(line.split()[1]) for line in output.splitlines() if line.startswith("ack")]
+    with redis.Redis.from_url(aof_redis.url, decode_responses=True) as raw:
+        correlations = raw.hgetall(keys.correlations("r"))
+        for n in acknowledged:
+            assert raw.hget(keys.execution(f"e{n}"), "version") == "1", n
+            assert correlations[f"c{n}"] == f"e{n}"
+        # Nothing half-written: every correlation names an execution that lists it.
+        for cid, holder in correlations.items():
+            assert raw.hget(keys.execution(holder), "correlation_ids") == f'["{cid}"]'
