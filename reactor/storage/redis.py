@@ -45,8 +45,8 @@ _MAX_CONNECTIONS = 10_000
 """Connections one event loop's client may open (redis-server's default maxclients)."""
 
 DEFAULT_TIMEOUT = 5.0
-"""Seconds a socket read or write, and a connect, may take by default: a stalled link
-fails the call (which is then sent once more) instead of hanging it."""
+"""Seconds one attempt of a call, and a connect, may take by default: a stalled link
+fails the attempt (the call is then sent once more) instead of hanging it."""
 
 LIST_WINDOW = 256
 """Most index entries one ``LIST`` script call reads in all: keeps each call far below
@@ -157,16 +157,18 @@ async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
 class RedisStorage(Storage):
     """Keeps executions in Redis (standalone, 6.0 or later; no modules needed).
 
-    Every method is one round trip; state changes run as Lua scripts, so they are
-    atomic however many processes share the database. (A script the server does not
-    know yet, after a restart for instance, costs two more trips the first time.) See
-    :mod:`reactor.storage._keys` for the key layout.
+    Every method is one round trip (``list_page``: one per :data:`LIST_WINDOW` index
+    entries it reads); state changes run as Lua scripts, so they are atomic however
+    many processes share the database, and each script does bounded work. (A script the
+    server does not know yet, after a restart for instance, costs two more trips the
+    first time.) See :mod:`reactor.storage._keys` for the key layout.
 
     Transient connection errors are invisible: a call that fails on the link is sent
     once more on a fresh connection, and every write recognises its own applied copy
-    (see :class:`~reactor.storage.Storage`). Reads and writes on a socket, and connects,
-    always have a timeout, so a stalled link fails a call (after its one resend) within
-    about twice ``socket_timeout`` rather than hanging it.
+    (see :class:`~reactor.storage.Storage`). Every attempt of a call, and every
+    connect, has a timeout, so a stalled link fails a call (after its one resend) with
+    :class:`~reactor.errors.StorageError` within about twice ``socket_timeout`` rather
+    than hanging it.
 
     One instance may be used from several threads and event loops at once: it keeps
     one redis-py client per running event loop, created on first use. Call
@@ -181,9 +183,10 @@ class RedisStorage(Storage):
         retention: Seconds a finished execution is kept.
         clock: Source of unix time for ``created_at``/``updated_at`` (tests may pass a
             fake clock). Expiry and leases run on the Redis server's clock.
-        socket_timeout: Seconds a read or write on a connection may take. Default: the
-            URL's ``socket_timeout`` (or the factory client's), else 5.
-        connect_timeout: Seconds connecting may take. Default: the URL's
+        socket_timeout: Seconds one attempt of a call may take: getting a connection,
+            sending, reading the reply. Default: the URL's ``socket_timeout`` (or the
+            factory client's), else 5.
+        connect_timeout: Seconds opening a connection may take. Default: the URL's
             ``socket_connect_timeout`` (or the factory client's), else 5.
 
     Attributes:
