@@ -1088,6 +1088,7 @@ class Run:
             limit=decl.max_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
+            checkpoint=self.checkpoint if self.eager else None,
         )
         if self.stopping(frame.scope) or todo:
             return None if self.stopping(frame.scope) else False

@@ -48,7 +48,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from ._codec import default_codec
+from . import _codec
 from ._config import configure, get_config
 from ._reactor import Reactor, registry
 from ._records import Execution
@@ -777,7 +777,7 @@ def _short_time(timestamp: float | None) -> str:
 
 def _tree(value: Any) -> Any:
     """Any stored value as JSON (tagged where JSON has no such type)."""
-    return default_codec.encode(value)
+    return _codec.encode(value)
 
 
 def _text(tree: Any) -> str:

@@ -55,6 +55,7 @@ WRITE = """
 --   [5]   reactor status index head  } the same, restricted to the reactor
 --   [6]   reactor status index tail  }
 --   [7]   retention in milliseconds (expiry of a finished execution)
+--   [8]   the running status value
 -- ARGV[2]   a JSON array of this write's values (one argument: packing dozens of
 --           arguments costs the client more than the server spends decoding one):
 --   [1]   execution id
@@ -66,8 +67,8 @@ WRITE = """
 --   [7]   lease length in seconds: the lease ends that long after the server's TIME;
 --         "" for no lease (and to leave the lease schedule)
 --   [8]   write token: names this write, so that sending it again is recognised
---   [9]   true for a takeover: refused (as a conflict) while the stored lease has not
---         run out by the server's TIME
+--   [9]   true for a takeover: the stored execution must not be running under a lease
+--         that the server's TIME says is still live
 --   [10..] envelope field, value, field, value... (all but body, version, created_at,
 --         updated_at, lease_expires, write_token, which this script sets)
 -- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded
@@ -76,7 +77,8 @@ WRITE = """
 -- Replies: {'ok', created_at, lease_expires or "", updated_at} (also when the stored
 -- version is already expected + 1 with the same write token: this write, resent after
 -- its reply was lost) | {'conflict', current hash as field/value list, empty if none}
--- | {'taken', correlation id, holder id} | {'early', correlation id}.
+-- (also for a takeover of a live lease) | {'taken', correlation id, holder id} |
+-- {'early', correlation id}.
 local execution_key = KEYS[1]
 local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
@@ -88,6 +90,7 @@ local execution_head, execution_tail = constants[1], constants[2]
 local status_head, status_tail = constants[3], constants[4]
 local reactor_status_head, reactor_status_tail = constants[5], constants[6]
 local retention_ms = constants[7]
+local running = constants[8]
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
@@ -116,12 +119,14 @@ if version ~= expected_version then
   end
   return {'conflict', redis.call('HGETALL', execution_key)}
 end
-if takeover and current[6] then
-  -- The owner renewed (renewals keep the version) since the taker read it: still its.
+-- Leases are stamped and compared in server time, never a caller's clock.
+local server_now = 0
+if takeover or lease_seconds ~= '' then
   local time = redis.call('TIME')
-  if tonumber(current[6]) > tonumber(time[1]) + tonumber(time[2]) / 1000000 then
-    return {'conflict', redis.call('HGETALL', execution_key)}
-  end
+  server_now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+end
+if takeover and current[2] == running and current[6] and tonumber(current[6]) > server_now then
+  return {'conflict', redis.call('HGETALL', execution_key)}
 end
 
 -- Check every newly listed correlation id before writing anything. An id whose index
@@ -155,9 +160,7 @@ end
 
 local lease_score = ''
 if lease_seconds ~= '' then
-  local time = redis.call('TIME')
-  lease_score = string.format('%.17g', tonumber(time[1]) + tonumber(time[2]) / 1000000
-    + tonumber(lease_seconds))
+  lease_score = string.format('%.17g', server_now + tonumber(lease_seconds))
   table.insert(args, 'lease_expires')
   table.insert(args, lease_score)
 end

@@ -88,14 +88,6 @@ class MemoryStorage(Storage):
     ) -> StoredExecution:
         with self._lock:
             current = self._get(record.id)
-            if (
-                takeover
-                and current is not None
-                and current.version == expected_version
-                and current.lease_expires is not None
-                and current.lease_expires > self._clock()
-            ):
-                raise WriteConflict(record.id, current)
             if (current.version if current else 0) != expected_version:
                 if (
                     token is not None
@@ -104,6 +96,14 @@ class MemoryStorage(Storage):
                     and self._tokens.get(record.id) == token
                 ):
                     return current  # this very write, sent again
+                raise WriteConflict(record.id, current)
+            if (
+                takeover
+                and current is not None
+                and current.status is Status.RUNNING
+                and current.lease_expires is not None
+                and current.lease_expires > self._clock()
+            ):
                 raise WriteConflict(record.id, current)
             held = (
                 set(current.correlation_ids) if current and not current.status.finished else set()

@@ -45,8 +45,8 @@ _MAX_CONNECTIONS = 10_000
 """Connections one event loop's client may open (redis-server's default maxclients)."""
 
 DEFAULT_TIMEOUT = 5.0
-"""Seconds a socket read or write, and a connect, may take by default: a stalled link
-fails the call (which is then sent once more) instead of hanging it."""
+"""Seconds one attempt of a call, and a connect, may take by default: a stalled link
+fails the attempt (the call is then sent once more) instead of hanging it."""
 
 LIST_WINDOW = 256
 """Most index entries one ``LIST`` script call reads in all: keeps each call far below
@@ -94,8 +94,9 @@ class _Client:
     effect when the first send was applied but its reply lost.
     """
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, timeout: float) -> None:
         self.redis = client
+        self.timeout = timeout
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
@@ -104,34 +105,39 @@ class _Client:
 
     async def send(self, script: _Script | None, *command: Arg) -> Any:
         """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
-        fresh connection if the link fails."""
+        fresh connection if the link fails.
+
+        Each attempt -- taking a connection (connecting if need be), sending, reading
+        the reply -- has :attr:`timeout` seconds in all. One timer per attempt, rather
+        than redis-py's per socket operation: its send timeout runs the send as a task
+        of its own, an extra event loop turn (~40 µs here) on every call.
+        """
         pool = self.redis.connection_pool
-        connection = await _checkout(pool)
+        connection: redis.asyncio.Connection | None = None
         try:
-            packed_command = connection.pack_command(*command)
             try:
-                return await _reply(connection, script, packed_command)
+                async with asyncio.timeout(self.timeout):
+                    # Typed loosely in redis-py: a deprecation wrapper for old arguments.
+                    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                    return await _reply(connection, script, command)
             except _TRANSIENT:
-                # A new socket (the next send connects again): the old one might still
-                # deliver the first send's reply, which must not pass for the second's.
-                await connection.disconnect()
-                return await _reply(connection, script, packed_command)
+                if connection is not None:
+                    # A new socket (the next send connects again): the old one might
+                    # still deliver the first reply, which must not pass for the second's.
+                    await connection.disconnect()
+            async with asyncio.timeout(self.timeout):
+                if connection is None:
+                    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                return await _reply(connection, script, command)
         finally:
-            await pool.release(connection)
+            if connection is not None:
+                await pool.release(connection)
 
 
-async def _checkout(pool: redis.asyncio.ConnectionPool) -> redis.asyncio.Connection:
-    """A connected connection from ``pool``; a failure to connect is tried once more."""
-    # Typed loosely in redis-py because of a deprecation wrapper for old arguments.
-    connection: redis.asyncio.Connection
-    try:
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    except _TRANSIENT:
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    return connection
-
-
-async def _reply(connection: redis.asyncio.Connection, script: _Script | None, packed: Any) -> Any:
+async def _reply(
+    connection: redis.asyncio.Connection, script: _Script | None, command: Sequence[Arg]
+) -> Any:
+    packed = connection.pack_command(*command)
     try:
         return await _call(connection, packed)
     except redis.exceptions.NoScriptError:
@@ -151,16 +157,18 @@ async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
 class RedisStorage(Storage):
     """Keeps executions in Redis (standalone, 6.0 or later; no modules needed).
 
-    Every method is one round trip; state changes run as Lua scripts, so they are
-    atomic however many processes share the database. (A script the server does not
-    know yet, after a restart for instance, costs two more trips the first time.) See
-    :mod:`reactor.storage._keys` for the key layout.
+    Every method is one round trip (``list_page``: one per :data:`LIST_WINDOW` index
+    entries it reads); state changes run as Lua scripts, so they are atomic however
+    many processes share the database, and each script does bounded work. (A script the
+    server does not know yet, after a restart for instance, costs two more trips the
+    first time.) See :mod:`reactor.storage._keys` for the key layout.
 
     Transient connection errors are invisible: a call that fails on the link is sent
     once more on a fresh connection, and every write recognises its own applied copy
-    (see :class:`~reactor.storage.Storage`). Reads and writes on a socket, and connects,
-    always have a timeout, so a stalled link fails a call (after its one resend) within
-    about twice ``socket_timeout`` rather than hanging it.
+    (see :class:`~reactor.storage.Storage`). Every attempt of a call, and every
+    connect, has a timeout, so a stalled link fails a call (after its one resend) with
+    :class:`~reactor.errors.StorageError` within about twice ``socket_timeout`` rather
+    than hanging it.
 
     One instance may be used from several threads and event loops at once: it keeps
     one redis-py client per running event loop, created on first use. Call
@@ -175,9 +183,10 @@ class RedisStorage(Storage):
         retention: Seconds a finished execution is kept.
         clock: Source of unix time for ``created_at``/``updated_at`` (tests may pass a
             fake clock). Expiry and leases run on the Redis server's clock.
-        socket_timeout: Seconds a read or write on a connection may take. Default: the
-            URL's ``socket_timeout`` (or the factory client's), else 5.
-        connect_timeout: Seconds connecting may take. Default: the URL's
+        socket_timeout: Seconds one attempt of a call may take: getting a connection,
+            sending, reading the reply. Default: the URL's ``socket_timeout`` (or the
+            factory client's), else 5.
+        connect_timeout: Seconds opening a connection may take. Default: the URL's
             ``socket_connect_timeout`` (or the factory client's), else 5.
 
     Attributes:
@@ -261,7 +270,7 @@ class RedisStorage(Storage):
                 # A loop closed without aclose() can never run its client again: drop it.
                 for closed in [known for known in self._clients if known.is_closed()]:
                     del self._clients[closed]
-                client = self._clients[loop] = _Client(self._connect())
+                client = self._clients[loop] = self._connect()
                 bound_to_running_loop(self.aclose)
             return client
 
@@ -275,6 +284,7 @@ class RedisStorage(Storage):
                 *self.keys.status_affixes(),
                 *self.keys.status_affixes(reactor),
                 str(_milliseconds(self.retention)),
+                Status.RUNNING.value,
             ]
             found = self._written[reactor, self.retention] = (
                 self.keys.correlations(reactor),
@@ -282,7 +292,7 @@ class RedisStorage(Storage):
             )
         return found
 
-    def _connect(self) -> redis.asyncio.Redis:
+    def _connect(self) -> _Client:
         if isinstance(self._url, str):
             # redis-py's default cap (100) fails a burst of concurrent calls; the server's
             # own default limit (maxclients 10000) is the real one. A blocking pool would
@@ -297,14 +307,19 @@ class RedisStorage(Storage):
                 raise ValueError(
                     "the client factory must create clients with decode_responses=True"
                 )
-        # Connections are made from these on demand, so none exists without timeouts.
+        # Connections are made from these on demand, so none exists without a connect
+        # timeout. The socket timeout becomes the client's own timer for each attempt
+        # (see _Client.send); redis-py's would only cost time on top.
         options = client.connection_pool.connection_kwargs
+        timeouts: dict[str, float] = {}
         for name, chosen in self._timeouts.items():
-            if chosen is not None:
-                options[name] = chosen
-            elif not options.get(name):
-                options[name] = DEFAULT_TIMEOUT
-        return client
+            found = options.get(name)
+            if chosen is None:
+                chosen = found if isinstance(found, int | float) and found > 0 else None
+            timeouts[name] = DEFAULT_TIMEOUT if chosen is None else chosen
+        options["socket_connect_timeout"] = timeouts["socket_connect_timeout"]
+        options["socket_timeout"] = None
+        return _Client(client, timeouts["socket_timeout"])
 
     async def aclose(self) -> None:
         """Close the client of the running event loop (a later call opens a new one)."""
