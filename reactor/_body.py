@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import NewType
+from json.encoder import encode_basestring
+from typing import Any, NewType
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _codec
 from .errors import FailureInfo, RollbackFailure
@@ -25,6 +27,8 @@ __all__ = [
     "Trees",
     "dump_body",
     "load_body",
+    "trace_row",
+    "trace_row_text",
 ]
 
 Tree = NewType("Tree", object)
@@ -35,7 +39,8 @@ Trees = NewType("Trees", dict[str, Tree])
 
 TraceRows = NewType("TraceRows", list[Sequence[object]])
 """Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
-:class:`reactor.TraceEntry`), stored and read back as they are."""
+:class:`reactor.TraceEntry`, the time in milliseconds), stored and read back as they
+are."""
 
 
 @attrs.define
@@ -148,13 +153,52 @@ _converter = cattrs.Converter()
 for _opaque in (Tree, Trees, TraceRows):
     _converter.register_unstructure_hook(_opaque, lambda tree: tree)
     _converter.register_structure_hook(_opaque, lambda tree, _: tree)
+# Fields most executions leave at their default are left out of the stored text (and
+# read back as the default): each costs the encoder a key and a value at every write.
+_RARE = ("suspend_request", "breakpoints", "child_attempts", "redacted", "span_context")
+_converter.register_unstructure_hook(
+    StoredPending,
+    make_dict_unstructure_fn(StoredPending, _converter, kind=override(omit_if_default=True)),
+)
+_rare: dict[str, Any] = {name: override(omit_if_default=True) for name in _RARE}
+_converter.register_unstructure_hook(Body, make_dict_unstructure_fn(Body, _converter, **_rare))
 _unstructure = _converter.get_unstructure_hook(Body)
 _structure = _converter.get_structure_hook(Body)
 
 
-def dump_body(body: Body) -> str:
-    """The body as stored JSON text."""
-    return _codec.dump_tree(_unstructure(body))
+def dump_body(body: Body, trace_text: str | None = None) -> str:
+    """The body as stored JSON text.
+
+    Args:
+        body: The body.
+        trace_text: The trace as JSON text, in place of ``body.trace``: a run encodes each
+            entry once as it comes instead of the whole trace at every write.
+    """
+    tree = _unstructure(body)
+    if trace_text is None:
+        return _codec.dump_tree(tree)
+    del tree["trace"]
+    # The body is an object with an owner, never empty: its text ends with "}".
+    return f'{_codec.dump_tree(tree)[:-1]},"trace":{trace_text}}}'
+
+
+def trace_row_text(row: Sequence[Any]) -> str:
+    """One trace row, ``(event, step, time, attempt, principal)``, as JSON text, with the
+    time in whole milliseconds (an int encodes in a fraction of a float's time)."""
+    event, step, time, attempt, principal = row
+    # Events are reactor's own names, which need no escaping.
+    return (
+        f'["{event}",{"null" if step is None else encode_basestring(step)},'
+        f"{round(time * 1000)},{'null' if attempt is None else attempt},"
+        f"{'null' if principal is None else encode_basestring(principal)}]"
+    )
+
+
+def trace_row(stored: Sequence[Any]) -> tuple[Any, ...]:
+    """A stored trace row back as ``(event, step, time, attempt, principal)``, the time
+    in seconds."""
+    event, step, millis, attempt, principal = stored
+    return (event, step, millis / 1000, attempt, principal)
 
 
 def load_body(text: str) -> Body:

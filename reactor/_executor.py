@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from . import _codec, _otel
-from ._body import Body, RollbackState, TraceRows, Trees, dump_body, load_body
+from ._body import Body, RollbackState, Trees, dump_body, load_body, trace_row, trace_row_text
 from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._frame import Failed, Frame, Scope
@@ -171,6 +171,8 @@ class Run:
         self.clock = config.clock
         #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
         self.trace: list[Sequence[Any]] = []
+        #: The JSON text of the first rows of :attr:`trace`, each encoded once.
+        self.trace_texts: list[str] = []
         #: Breakpoints given to ``run`` (stored), and all that apply at the root.
         self.run_breakpoints = sorted(breakpoints)
         self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
@@ -220,9 +222,22 @@ class Run:
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
         trace = self.trace
-        trace.append((event, step, self.clock(), attempt, principal))
+        # To the millisecond, as stored: a snapshot equals what find() reads back.
+        trace.append((event, step, round(self.clock(), 3), attempt, principal))
         if len(trace) > 2 * TRACE_LIMIT:
-            del trace[:-TRACE_LIMIT]
+            self.trim_trace()
+
+    def trim_trace(self) -> None:
+        """Keep the newest ``TRACE_LIMIT`` entries (and their encoded texts)."""
+        drop = len(self.trace) - TRACE_LIMIT
+        del self.trace[:drop]
+        del self.trace_texts[:drop]
+
+    def trace_text(self) -> str:
+        """The newest ``TRACE_LIMIT`` trace entries as JSON text (new rows encoded now)."""
+        texts = self.trace_texts
+        texts.extend(trace_row_text(row) for row in self.trace[len(texts) :])
+        return f"[{','.join(texts[-TRACE_LIMIT:])}]"
 
     # -------------------------------------------------------------- redaction
 
@@ -297,13 +312,13 @@ class Run:
                 idempotency_key=self.idempotency_key,
                 version=self.plan.version,
                 returns=self.plan.returns,
-                trace=TraceRows(self.trace[-TRACE_LIMIT:]),
                 suspend_request=self.pause_request,
                 breakpoints=self.run_breakpoints,
                 child_attempts=self.child_attempts,
                 redacted=sorted(self.plan.redacted),
                 span_context=self.span_context,
-            )
+            ),
+            self.trace_text(),
         )
 
     def envelope(self, *, register: bool = False) -> StoredExecution:
@@ -416,7 +431,7 @@ class Run:
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
         run.add_secrets(plan, run.root.inputs)
-        run.trace = [tuple(row) for row in body.trace]
+        run.trace = [trace_row(row) for row in body.trace]
         run.child_attempts = body.child_attempts
         run.span_context = body.span_context
         if run.otel is not None:
@@ -540,10 +555,11 @@ class Run:
         if body.suspend_request is not None and self.pause_request is None:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
-        known = set(self.trace[-TRACE_LIMIT:])
+        # Compared as stored: times to the millisecond.
+        known = {trace_row_text(row) for row in self.trace[-TRACE_LIMIT:]}
         for stored_row in body.trace[-_FOREIGN_WINDOW:]:
-            row = tuple(stored_row)
-            if row[0] in _FOREIGN_EVENTS and row not in known:
+            row = trace_row(stored_row)
+            if row[0] in _FOREIGN_EVENTS and trace_row_text(row) not in known:
                 self.trace.append(row)
         arrived = False
         for path in body.resolved:
@@ -827,7 +843,7 @@ class Run:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             # note() inlined: steps are the hot path.
-            trace.append(("step.started", path, clock(), attempt, None))
+            trace.append(("step.started", path, round(clock(), 3), attempt, None))
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
@@ -871,9 +887,9 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        trace.append(("step.completed", path, clock(), attempt, None))
+        trace.append(("step.completed", path, round(clock(), 3), attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:
-            del trace[:-TRACE_LIMIT]
+            self.trim_trace()
         if log.enabled:
             log("reactor.step.completed", step=path, attempt=attempt)
         return True
