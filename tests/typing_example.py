@@ -18,6 +18,7 @@ from reactor import (
     Reactor,
     Skip,
     Status,
+    TraceEntry,
     compose,
     configure,
     input,
@@ -99,8 +100,14 @@ def use() -> None:
     if failure is not None:
         print(failure.step, failure.type, [f.kind for f in failure.rollback_failures])
     print(Checkout.mermaid(), found.results, found.result)
-    Checkout.undo(ex.id)
-    Checkout.cancel(ex.id, reason="x")
+    Checkout.undo(ex.id, principal="ann")
+    Checkout.cancel(ex.id, reason="x", principal="ann")
+    held = Checkout.run(order_id="o-3", breakpoints=["before:done"])
+    held = Checkout.resume(held.id, None, step="before:done", update={}, principal="ops")
+    Checkout.suspend(held.id, "maintenance")
+    entries: tuple[TraceEntry, ...] = held.trace
+    print([(e.event, e.step, e.time, e.attempt, e.principal) for e in entries])
+    print([p.kind for p in held.interrupts])
 
 
 async def use_async() -> None:
@@ -108,3 +115,4 @@ async def use_async() -> None:
     ex = await ex.aresume({"approved": True})
     ex = await Checkout.afind(ex.id)
     await Checkout.acancel(ex.id)
+    await Checkout.asuspend(ex.id, principal="ops")

@@ -48,3 +48,21 @@ async def test_a_breakpoint_is_listed_like_an_interrupt_and_resumed_with_a_princ
     assert ("cancelled", "admin") in [
         (e["event"], e["principal"]) for e in cancelled.json()["trace"]
     ]
+
+
+async def test_a_redacted_input_is_absent_from_the_pages_and_the_api(
+    shared: Storage, client_for: ClientFactory
+) -> None:
+    import dsl_app
+
+    app: Starlette = create_app(authorize=authorize, reactors=[dsl_app.Secretive])
+    execution = await dsl_app.Secretive.arun(token=dsl_app.SECRET)
+    assert execution.failed
+    async with client_for(app, user="admin") as client:
+        page = await client.get(f"/executions/{execution.id}")
+        document = await client.get(f"/api/executions/{execution.id}")
+        listing = await client.get("/api/executions")
+    assert page.status_code == document.status_code == listing.status_code == 200
+    assert "cannot log out with ***" in page.text
+    for text in (page.text, document.text, listing.text):
+        assert dsl_app.SECRET not in text
