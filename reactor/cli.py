@@ -405,6 +405,7 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
                     "created_at": _iso(stored.created_at),
                     "updated_at": _iso(stored.updated_at),
                     "deadline": _iso(_deadline(stored)),
+                    "pending": _pending_items(stored),
                 }
                 for stored in found
             ]
@@ -413,7 +414,7 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
     if not found:
         print("no executions found")
         return
-    rows = [["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "REASON"]]
+    rows = [["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "PENDING", "REASON"]]
     rows += [
         [
             stored.id,
@@ -421,6 +422,7 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
             stored.status.value,
             _short_time(stored.updated_at),
             _short_time(_deadline(stored)),
+            ",".join(_pending_items(stored)),
             stored.reason or "",
         ]
         for stored in found
@@ -623,6 +625,15 @@ def _pending(stored: StoredExecution) -> dict[str, Any]:
         return {}
     pending = _body(stored).get("pending")
     return pending if isinstance(pending, dict) else {}
+
+
+def _pending_items(stored: StoredExecution) -> list[str]:
+    """What a paused execution waits on: interrupts, breakpoints (``before:<path>``,
+    ``after:<path>``) and an operator pause (``suspended``)."""
+    try:
+        return sorted(_pending(stored))
+    except StorageError:
+        return []  # A listing shows what it can; show names the unreadable execution.
 
 
 def _deadline(stored: StoredExecution) -> float | None:

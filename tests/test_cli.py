@@ -47,8 +47,9 @@ def test_pause_list_resume_show_in_subprocesses(shared: Storage, redis_url: str)
     listed = reactor("list", "--status", "paused", url=redis_url)
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()
-    assert header.split() == ["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "REASON"]
+    assert header.split() == ["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "PENDING", "REASON"]
     assert row.split()[:3] == [ex.id, "apps.approval.Approval", "paused"]
+    assert [p.step for p in ex.interrupts][0] in row.split()
 
     # Resuming runs steps: the class comes from --app, never from the stored name.
     resumed = reactor(

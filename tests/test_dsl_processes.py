@@ -77,6 +77,8 @@ def test_suspend_of_an_execution_running_in_another_process(
     assert cli_main(["show", "slow-1"]) == 0
     shown = capsys.readouterr().out
     assert "suspended:" in shown and "kind: suspended" in shown
+    assert cli_main(["list", "--status", "paused"]) == 0
+    assert "suspended" in capsys.readouterr().out.split()
     done = app.Slow.resume("slow-1", None, step="suspended")
     assert done.completed and len(done.results) == 10
 
