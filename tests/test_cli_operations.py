@@ -201,7 +201,15 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(
         text=True,
         timeout=30,
     )
-    assert piped.stdout.split() == ["ID", "REACTOR", "STATUS", "UPDATED", "DEADLINE", "PENDING", "REASON"]
+    assert piped.stdout.split() == [
+        "ID",
+        "REACTOR",
+        "STATUS",
+        "UPDATED",
+        "DEADLINE",
+        "PENDING",
+        "REASON",
+    ]
     assert piped.stderr == ""
 
 
