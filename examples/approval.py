@@ -43,6 +43,9 @@ class Decision:
 class Expense(Reactor):
     """Hold budget, ask the manager, then reimburse (or release the hold)."""
 
+    # Run as a script, the class would be "__main__.Expense", a name no worker or
+    # `reactor resume --app approval` could find (reactor warns): pin the module's name.
+    name = "approval.Expense"
     expense_id = Input(schema={"type": "string"})
     employee = Input(schema={"type": "string"})
     amount = Input(schema={"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"})

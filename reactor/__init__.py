@@ -22,14 +22,17 @@ Example::
     ex = Checkout.run(order_id=7)
 """
 
+from importlib import metadata as _metadata
+
 from . import schemas
-from ._config import configure
+from ._config import Config, configure, get_config, reset_config
 from ._dsl import (
     NOTHING,
     Halt,
     Input,
     MapFailure,
     MapResult,
+    Nothing,
     Skip,
     Source,
     compose,
@@ -40,8 +43,8 @@ from ._dsl import (
     step,
     value,
 )
-from ._execution import Context, Execution, FailureInfo, PendingInterrupt, RollbackFailure
 from ._reactor import Reactor, registry
+from ._records import Context, Execution, PendingInterrupt
 from ._status import Status
 from .errors import (
     AlreadyResumed,
@@ -49,27 +52,48 @@ from .errors import (
     CorrelationConflict,
     DefinitionChanged,
     DefinitionError,
+    ExecutionFailed,
     ExecutionNotFound,
+    FailureInfo,
     InputInvalid,
     InterruptTimeout,
     NotPaused,
     NotPending,
     PayloadInvalid,
     ReactorError,
+    ReactorWarning,
+    RollbackFailure,
     SerializationError,
     StorageError,
 )
-from .storage import MemoryStorage, RedisStorage, Storage
+from .storage import (
+    CorrelationTaken,
+    EarlyPayloadWaiting,
+    MemoryStorage,
+    RedisStorage,
+    Storage,
+    StoredExecution,
+    WriteConflict,
+)
+
+try:
+    __version__ = _metadata.version("reactor")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "NOTHING",
     "AlreadyResumed",
     "AmbiguousStep",
+    "Config",
     "Context",
     "CorrelationConflict",
+    "CorrelationTaken",
     "DefinitionChanged",
     "DefinitionError",
+    "EarlyPayloadWaiting",
     "Execution",
+    "ExecutionFailed",
     "ExecutionNotFound",
     "FailureInfo",
     "Halt",
@@ -81,10 +105,12 @@ __all__ = [
     "MemoryStorage",
     "NotPaused",
     "NotPending",
+    "Nothing",
     "PayloadInvalid",
     "PendingInterrupt",
     "Reactor",
     "ReactorError",
+    "ReactorWarning",
     "RedisStorage",
     "RollbackFailure",
     "SerializationError",
@@ -93,12 +119,16 @@ __all__ = [
     "Status",
     "Storage",
     "StorageError",
+    "StoredExecution",
+    "WriteConflict",
     "compose",
     "configure",
+    "get_config",
     "input",
     "interrupt",
     "map_",
     "registry",
+    "reset_config",
     "result",
     "schemas",
     "step",

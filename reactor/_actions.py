@@ -3,7 +3,7 @@ recover crashed runs.
 
 Each acts on a stored execution the same way: load it, decide, and write against the
 version read; on a conflict it reloads and decides again. The running itself is
-:class:`reactor._executor.Run`'s.
+:class:`reactor._executor.Run`'s. Each is handed the reactor's plan and its storage.
 """
 
 from __future__ import annotations
@@ -11,25 +11,22 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ._codec import default_codec
-from ._config import settings, storage_for
+from . import _codec
+from ._config import get_config
 from ._dsl import NOTHING
-from ._execution import Execution, PendingInterrupt
-from ._executor import (
-    _CAS_ATTEMPTS,
-    Run,
-    _plan,
-    _schema_errors,
-    _split,
-    live_run,
-    validate_inputs,
-)
+from ._executor import Run, live_run, validate_inputs
+from ._interrupts import overdue, schema_errors
 from ._log import emitter
+from ._paths import split
+from ._plan import InterruptKind, Plan
+from ._records import Execution, PendingInterrupt
+from ._retry import cas_retry
 from ._status import Status
 from .errors import (
     AlreadyResumed,
@@ -40,24 +37,22 @@ from .errors import (
     NotPaused,
     NotPending,
     PayloadInvalid,
+    ReactorWarning,
     SerializationError,
     StorageError,
 )
-from .storage._base import StoredExecution, WriteConflict
-
-if TYPE_CHECKING:
-    from ._reactor import Reactor
+from .storage import Storage, StoredExecution, WriteConflict
 
 __all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "undo"]
 
-_codec = default_codec
 # How long a start waits for the execution another start bound the same idempotency
 # key to (it is stored right after the binding).
 _FIRST_RUN_WAIT = 5.0
 
 
 async def start(
-    cls: type[Reactor],
+    plan: Plan,
+    storage: Storage,
     inputs: Mapping[str, Any],
     *,
     execution_id: str | None = None,
@@ -66,16 +61,23 @@ async def start(
     max_concurrency: int | None = None,
 ) -> Execution:
     """Validate ``inputs`` and run a new execution until it completes, fails or pauses."""
-    plan = _plan(cls)
     values = validate_inputs(plan, inputs, execution_id=execution_id)
-    storage = storage_for(cls)
+    if storage.durable and plan.name.startswith("__main__."):
+        # Other processes import the script under its module name, never "__main__".
+        warnings.warn(
+            f"reactor {plan.name!r} is defined in a script run as __main__ and stores its "
+            "executions durably under that name, which no worker or CLI can import: set "
+            'name = "..." on the class',
+            ReactorWarning,
+            stacklevel=2,
+        )
     new_id = execution_id or uuid.uuid4().hex
     if idempotency_key is not None:
         holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
         if holder != new_id:
-            return await _first_run(cls, holder, idempotency_key)
+            return await _first_run(plan, storage, holder, idempotency_key)
     run = Run(
-        cls,
+        plan,
         new_id,
         storage,
         values,
@@ -88,7 +90,7 @@ async def start(
         _codec.check_size(
             _codec.dump_tree(run.inputs_tree),
             what="the inputs",
-            limit=settings.max_payload_bytes,
+            limit=get_config().max_payload_bytes,
         )
     except SerializationError as exc:
         raise InputInvalid(
@@ -109,7 +111,7 @@ async def start(
     return await run.drive()
 
 
-async def _first_run(cls: type[Reactor], holder: str, idempotency_key: str) -> Execution:
+async def _first_run(plan: Plan, storage: Storage, holder: str, idempotency_key: str) -> Execution:
     """The execution ``idempotency_key`` is bound to.
 
     Its starter binds the key, then stores the execution at once: a concurrent start can
@@ -119,27 +121,25 @@ async def _first_run(cls: type[Reactor], holder: str, idempotency_key: str) -> E
     Raises:
         StorageError: the execution never appeared (its starter died in between).
     """
-    storage = storage_for(cls)
     delay = 0.001
     deadline = time.monotonic() + _FIRST_RUN_WAIT
     while True:
         stored = await storage.load(holder)
         if stored is not None:
-            return Run.from_stored(cls, stored).snapshot()
+            return Run.from_stored(plan, storage, stored).snapshot()
         if time.monotonic() > deadline:
             raise StorageError(
                 f"idempotency key {idempotency_key!r} is bound to an execution that was "
                 "never stored (its process died while starting it)",
-                reactor=_plan(cls).name,
+                reactor=plan.name,
                 execution_id=holder,
             )
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
 
 
-async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
-    plan = _plan(cls)
-    stored = await storage_for(cls).load(execution_id)
+async def _load(plan: Plan, storage: Storage, execution_id: str) -> StoredExecution:
+    stored = await storage.load(execution_id)
     if stored is None:
         raise ExecutionNotFound("no such execution", reactor=plan.name, execution_id=execution_id)
     if stored.reactor != plan.name:
@@ -149,6 +149,13 @@ async def _load(cls: type[Reactor], execution_id: str) -> StoredExecution:
             execution_id=execution_id,
         )
     return stored
+
+
+async def _load_run(
+    plan: Plan, storage: Storage, execution_id: str, *, check: bool = True
+) -> tuple[StoredExecution, Run]:
+    stored = await _load(plan, storage, execution_id)
+    return stored, Run.from_stored(plan, storage, stored, check=check)
 
 
 def _not_paused(run: Run, step: str | None = None) -> NotPaused:
@@ -168,10 +175,10 @@ async def _expire(run: Run, path: str) -> Execution:
     node = run.node_at(path)
     run.log("reactor.interrupt.timed_out", step=path)
     if node.decl.on_timeout is not NOTHING:
-        run.resolve(path, node.decl.on_timeout)
+        run.accept_payload(path, node.decl.on_timeout)
     else:
         del run.pending[path]
-        prefix, _ = _split(path)
+        prefix, _ = split(path)
         exc = InterruptTimeout(
             "the interrupt was not resumed before its deadline",
             reactor=run.plan.name,
@@ -182,29 +189,20 @@ async def _expire(run: Run, path: str) -> Execution:
     return await run.drive()
 
 
-def _overdue(run: Run, *, strategies: Iterable[str] = ("lazy", "active")) -> str | None:
-    now = settings.clock()
-    for path, pending in run.pending.items():
-        if (
-            pending.deadline is not None
-            and pending.deadline <= now
-            and pending.strategy in strategies
-        ):
-            return path
-    return None
-
-
 async def expire_overdue(
-    cls: type[Reactor], execution_id: str, *, strategies: Iterable[str] = ("lazy", "active")
+    plan: Plan,
+    storage: Storage,
+    execution_id: str,
+    *,
+    strategies: Iterable[str] = ("lazy", "active"),
 ) -> Execution | None:
     """Fire the first overdue interrupt timeout of a paused execution, once across all
     callers; ``None`` if there was nothing to fire (or someone else fired it)."""
-    for _ in range(_CAS_ATTEMPTS):
-        stored = await _load(cls, execution_id)
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
+        stored, run = await _load_run(plan, storage, execution_id)
         if stored.status is not Status.PAUSED:
             return None
-        run = Run.from_stored(cls, stored)
-        path = _overdue(run, strategies=strategies)
+        path = overdue(run.pending, get_config().clock(), strategies=strategies)
         if path is None:
             return None
         try:
@@ -212,29 +210,32 @@ async def expire_overdue(
         except WriteConflict:
             continue
         return await _expire(run, path)
-    return None
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
 async def find(
-    cls: type[Reactor], execution_id: str | None = None, *, correlation_id: str | None = None
+    plan: Plan,
+    storage: Storage,
+    execution_id: str | None = None,
+    *,
+    correlation_id: str | None = None,
 ) -> Execution:
     """Load an execution, firing an overdue interrupt timeout first."""
-    plan = _plan(cls)
     if correlation_id is not None:
-        stored = await storage_for(cls).load_by_correlation(plan.name, correlation_id)
+        stored = await storage.load_by_correlation(plan.name, correlation_id)
         if stored is None:
             raise ExecutionNotFound(
                 f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
             )
         execution_id = stored.id
     assert execution_id is not None
-    live = live_run(cls, execution_id)
+    live = live_run(plan, execution_id)
     if live is not None and live.version == 0:
         return live.snapshot()
-    expired = await expire_overdue(cls, execution_id)
+    expired = await expire_overdue(plan, storage, execution_id)
     if expired is not None:
         return expired
-    return Run.from_stored(cls, await _load(cls, execution_id)).snapshot()
+    return (await _load_run(plan, storage, execution_id))[1].snapshot()
 
 
 def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
@@ -250,6 +251,13 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if step is not None:
         if step in run.pending:
             return step
+        if step in run.retired.values():
+            raise AlreadyResumed(
+                "the interrupt is no longer pending",
+                reactor=run.plan.name,
+                execution_id=run.id,
+                step=step,
+            )
         raise NotPending(
             f"{step!r} is not a pending interrupt; pending: {sorted(run.pending) or 'none'}",
             pending=sorted(run.pending),
@@ -260,6 +268,13 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if len(run.pending) == 1:
         return next(iter(run.pending))
     if not run.pending:
+        if run.status is Status.RUNNING and run.resolved:
+            # The winner of a concurrent resume runs the execution right now.
+            raise AlreadyResumed(
+                "the execution was resumed and is running",
+                reactor=run.plan.name,
+                execution_id=run.id,
+            )
         raise _not_paused(run)
     raise AmbiguousStep(
         f"several interrupts are pending, pass step= one of {sorted(run.pending)}",
@@ -270,7 +285,8 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
 
 
 async def resume(
-    cls: type[Reactor],
+    plan: Plan,
+    storage: Storage,
     execution_id: str | None,
     payload: Any,
     *,
@@ -279,21 +295,17 @@ async def resume(
     strict: bool,
 ) -> Execution:
     """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
-    plan = _plan(cls)
-    storage = storage_for(cls)
     path: str | None = step
-    for _ in range(_CAS_ATTEMPTS):
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         if execution_id is None:
             assert correlation_id is not None
-            stored = await storage.load_by_correlation(plan.name, correlation_id)
-            if stored is None:
-                return await _store_early(cls, correlation_id, payload)
+            found = await storage.load_by_correlation(plan.name, correlation_id)
+            if found is None:
+                return await _store_early(plan, storage, correlation_id, payload)
             # Retries after a lost race reload by id: the winner may have finished the
             # execution and released the correlation id meanwhile.
-            execution_id = stored.id
-        else:
-            stored = await _load(cls, execution_id)
-        run = Run.from_stored(cls, stored)
+            execution_id = found.id
+        stored, run = await _load_run(plan, storage, execution_id)
         if path is not None and path in run.resolved:
             raise AlreadyResumed(
                 "the interrupt was already resumed",
@@ -306,9 +318,18 @@ async def resume(
         path = _pick(run, path, correlation_id)
         pending = run.pending[path]
         node = run.node_at(path)
+        if pending.attempts_left is not None and pending.attempts_left <= 0:
+            # Its last attempt went to an invalid payload: the execution is being
+            # cancelled, and this payload must not be answered and then dropped.
+            raise AlreadyResumed(
+                "the interrupt's attempts are used up; the execution is being cancelled",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
         if (
             pending.deadline is not None
-            and pending.deadline <= settings.clock()
+            and pending.deadline <= get_config().clock()
             and stored.status is Status.PAUSED
         ):
             try:
@@ -331,7 +352,7 @@ async def resume(
                 execution_id=run.id,
                 step=path,
             )
-        errors = _schema_errors(node, payload)
+        errors = schema_errors(node, payload)
         if errors:
             if not strict:
                 return run.snapshot(validation_errors=errors)
@@ -361,9 +382,9 @@ async def resume(
         _codec.check_size(
             _codec.dump_tree(tree),
             what=f"the payload of {path!r}",
-            limit=settings.max_payload_bytes,
+            limit=get_config().max_payload_bytes,
         )
-        run.resolve(path, payload, tree)
+        run.accept_payload(path, payload, tree)
         try:
             if stored.status is Status.PAUSED:
                 await run.claim()
@@ -377,17 +398,20 @@ async def resume(
         if stored.status is Status.PAUSED:
             return await run.drive()
         return run.snapshot()
-    raise StorageError("too many concurrent writers", reactor=plan.name, execution_id=execution_id)
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
-async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) -> Execution:
-    plan = _plan(cls)
-    accepting = [n for n in plan.nodes.values() if n.kind == "interrupt" and n.decl.accept_early]
+async def _store_early(
+    plan: Plan, storage: Storage, correlation_id: str, payload: Any
+) -> Execution:
+    accepting = [
+        n for n in plan.nodes.values() if isinstance(n.kind, InterruptKind) and n.decl.accept_early
+    ]
     if not accepting:
         raise ExecutionNotFound(
             f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
         )
-    errors = [_schema_errors(n, payload) for n in accepting]
+    errors = [schema_errors(n, payload) for n in accepting]
     if all(errors):
         raise PayloadInvalid(
             "the early payload fails the schema of every interrupt that accepts early payloads",
@@ -395,12 +419,12 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
             attempts_left=None,
             reactor=plan.name,
         )
+    config = get_config()
     text = _codec.dumps(payload, reactor=plan.name)
-    _codec.check_size(text, what="the early payload", limit=settings.max_payload_bytes)
-    storage = storage_for(cls)
+    _codec.check_size(text, what="the early payload", limit=config.max_payload_bytes)
     try:
         holder = await storage.put_early(
-            plan.name, correlation_id, text, ttl=settings.early_payload_ttl
+            plan.name, correlation_id, text, ttl=config.early_payload_ttl
         )
     except WriteConflict as exc:
         raise AlreadyResumed(
@@ -409,10 +433,14 @@ async def _store_early(cls: type[Reactor], correlation_id: str, payload: Any) ->
         ) from exc
     if holder is not None:
         # An execution reached the interrupt meanwhile: resume it normally.
-        return await resume(cls, None, payload, correlation_id=correlation_id, strict=True)
-    log = emitter(settings.middleware, reactor=plan.name)
+        return await resume(
+            plan, storage, None, payload, correlation_id=correlation_id, strict=True
+        )
+    log = emitter(config.middleware, reactor=plan.name)
     log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
-    return Execution(id="", reactor=cls, status=Status.PAUSED, reason="early payload stored")
+    return Execution(
+        id="", reactor=plan.reactor, status=Status.PAUSED, reason="early payload stored"
+    )
 
 
 async def _request_undo(run: Run, reason: str) -> None:
@@ -422,36 +450,33 @@ async def _request_undo(run: Run, reason: str) -> None:
     Raises:
         WriteConflict: someone else changed it first.
     """
-    run.cancel_reason, run.cancel_undo = reason, True
+    run.request_cancel(reason, undo=True)
     await run.write()
-    live = live_run(run.cls, run.id)
+    live = live_run(run.plan, run.id)
     if live is not None:
-        live.cancel_reason, live.cancel_undo = reason, True
+        live.request_cancel(reason, undo=True)
 
 
 async def _cancel_with_undo(run: Run, reason: str) -> Execution:
     """Claim the run, undo its completed steps newest first, end it CANCELLED."""
     await run.claim()
-    run.pending.clear()
-    problems = await run.rollback(None)
-    if problems is not None:
-        run.error = problems
-    await run.finish(Status.CANCELLED, reason)
-    return run.snapshot()
+    await run.roll_back_and_finish(Status.CANCELLED, reason=reason)
+    return await run.snapshot_or_stored()
 
 
-async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = None) -> Execution:
+async def cancel(
+    plan: Plan, storage: Storage, execution_id: str, reason: str | None = None
+) -> Execution:
     """Cancel without compensation; a running execution stops before its next step."""
-    live = live_run(cls, execution_id)
+    live = live_run(plan, execution_id)
     if live is not None and live.version == 0:
         # Not stored yet: it will store itself cancelled before its next step.
-        live.cancel_reason = reason or "cancelled"
-        live.log("reactor.execution.cancelled", reason=live.cancel_reason)
-        return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.cancel_reason)
-    for _ in range(_CAS_ATTEMPTS):
-        stored = await _load(cls, execution_id)
+        live.request_cancel(reason or "cancelled")
+        live.log("reactor.execution.cancelled", reason=live.stop_reason)
+        return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.stop_reason)
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         # Cancelling runs no step, so it works even after the class changed.
-        run = Run.from_stored(cls, stored, check=False)
+        stored, run = await _load_run(plan, storage, execution_id, check=False)
         if stored.status.finished:
             raise _not_paused(run)
         run.status, run.reason = Status.CANCELLED, reason or "cancelled"
@@ -461,44 +486,38 @@ async def cancel(cls: type[Reactor], execution_id: str, reason: str | None = Non
             await run.write()
         except WriteConflict:
             continue
-        live = live_run(cls, execution_id)
+        live = live_run(plan, execution_id)
         if live is not None:
-            live.cancel_reason = run.reason
+            live.request_cancel(run.reason)
         run.log("reactor.execution.cancelled", reason=run.reason)
         run.pending.clear()
         return run.snapshot()
-    raise StorageError(
-        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
-    )
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
-async def undo(cls: type[Reactor], execution_id: str) -> Execution:
+async def undo(plan: Plan, storage: Storage, execution_id: str) -> Execution:
     """Undo the completed steps newest first, then mark the execution CANCELLED."""
-    for _ in range(_CAS_ATTEMPTS):
-        stored = await _load(cls, execution_id)
-        run = Run.from_stored(cls, stored)
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
+        stored, run = await _load_run(plan, storage, execution_id)
         if stored.status in (Status.RUNNING, Status.CANCELLED):
             raise _not_paused(run)
         try:
             return await _cancel_with_undo(run, "undo")
         except WriteConflict:
             continue
-    raise StorageError(
-        "too many concurrent writers", reactor=_plan(cls).name, execution_id=execution_id
-    )
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
-async def recover(cls: type[Reactor], execution_id: str) -> Execution | None:
+async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution | None:
     """Continue a running execution whose lease expired (its process died), once across
     all callers; ``None`` if it needed no recovery."""
-    stored = await _load(cls, execution_id)
-    if stored.status is not Status.RUNNING or (
-        stored.lease_expires is not None and stored.lease_expires > settings.clock()
-    ):
+    stored, run = await _load_run(plan, storage, execution_id)
+    if stored.status is not Status.RUNNING:
         return None
-    run = Run.from_stored(cls, stored)
     try:
-        await run.claim()
+        # Whether the lease ran out is the store's to say, in its own clock: a worker
+        # whose clock runs ahead must not take over a healthy run.
+        await run.claim(takeover=True)
     except WriteConflict:
         return None
     run.log("reactor.execution.recovered")

@@ -1010,3 +1010,12 @@ def _hint_name(hint: Any) -> str:
 
 default_codec: Final = Codec()
 """The codec the rest of reactor uses."""
+
+# TEMPORARY module-level faces (replaced by the codec rewrite)
+encode = default_codec.encode
+dumps = default_codec.dumps
+dump_tree = default_codec.dump_tree
+decode = default_codec.decode
+loads = default_codec.loads
+structure = default_codec.structure
+check_size = default_codec.check_size

@@ -1,4 +1,8 @@
-"""Process-wide settings: ``reactor.configure(...)``."""
+"""Process-wide options: :func:`configure`, read back with :func:`get_config`.
+
+The options are one frozen :class:`Config` value replaced as a whole by each
+``configure`` call, so readers never see half an update and nobody mutates it in place.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,16 @@ from typing import Any
 
 import attrs
 
-from ._dsl import NOTHING
+from ._dsl import NOTHING, Nothing
 from ._log import Middleware
 from .storage import MemoryStorage, RedisStorage, Storage
 
-__all__ = ["Settings", "configure", "settings", "storage_for"]
+__all__ = ["DURABILITIES", "Config", "configure", "get_config", "reset_config", "storage_for"]
 
 
-@attrs.define
-class Settings:
-    """What :func:`configure` sets. Read it through :data:`settings`."""
+@attrs.frozen
+class Config:
+    """The options :func:`configure` sets (see there); read with :func:`get_config`."""
 
     storage: Storage | None = None
     lease_seconds: float = 30.0
@@ -28,23 +32,40 @@ class Settings:
     early_payload_ttl: float = 24 * 3600.0
     middleware: tuple[Middleware, ...] = ()
     clock: Callable[[], float] = time.time
+    durability: str = "eager"
 
 
-settings = Settings()
+DURABILITIES = ("eager", "lazy")
+"""The values of ``durability`` (see :func:`configure`)."""
+
+_config = Config()
 _default_lock = threading.Lock()
 _default: Storage | None = None
 
 
+def get_config() -> Config:
+    """The options in force."""
+    return _config
+
+
+def reset_config() -> Config:
+    """Restore every option to its default (tests use it between cases)."""
+    global _config
+    _config = Config()
+    return _config
+
+
 def configure(
     *,
-    storage: Storage | None = NOTHING,
-    lease_seconds: float = NOTHING,
-    checkpoint_after: float = NOTHING,
-    max_payload_bytes: int = NOTHING,
-    early_payload_ttl: float = NOTHING,
-    middleware: Sequence[Middleware] = NOTHING,
-    clock: Callable[[], float] = NOTHING,
-) -> Settings:
+    storage: Storage | Nothing | None = NOTHING,
+    lease_seconds: float | Nothing = NOTHING,
+    checkpoint_after: float | Nothing = NOTHING,
+    max_payload_bytes: int | Nothing = NOTHING,
+    early_payload_ttl: float | Nothing = NOTHING,
+    middleware: Sequence[Middleware] | Nothing = NOTHING,
+    clock: Callable[[], float] | Nothing = NOTHING,
+    durability: str | Nothing = NOTHING,
+) -> Config:
     """Set process-wide options; options left out keep their value.
 
     Args:
@@ -60,23 +81,33 @@ def configure(
         early_payload_ttl: Seconds an early payload waits for its execution.
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).
+            Leases never use it: they are stamped and compared in the store's clock.
+        durability: On durable storage, ``"eager"`` (default) records each step's
+            completion before any step that depends on it starts (steps completing in
+            the same scheduling pass share one write): after a crash only the steps in
+            flight run again. ``"lazy"`` checkpoints only once a pass has lasted
+            ``checkpoint_after``, then at heartbeats: fewer writes, but a crash may run
+            again the steps completed since the last checkpoint. A reactor class may set
+            its own ``durability``.
 
     Returns:
-        The settings now in force.
+        The options now in force.
     """
+    global _config
     given: dict[str, Any] = {
         "storage": storage,
         "lease_seconds": lease_seconds,
         "checkpoint_after": checkpoint_after,
         "max_payload_bytes": max_payload_bytes,
         "early_payload_ttl": early_payload_ttl,
-        "middleware": tuple(middleware) if middleware is not NOTHING else NOTHING,
+        "middleware": tuple(middleware) if not isinstance(middleware, Nothing) else NOTHING,
         "clock": clock,
+        "durability": durability,
     }
-    for name, value in given.items():
-        if value is not NOTHING:
-            setattr(settings, name, value)
-    return settings
+    if durability is not NOTHING and durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, got {durability!r}")
+    _config = attrs.evolve(_config, **{k: v for k, v in given.items() if v is not NOTHING})
+    return _config
 
 
 def storage_for(reactor: type) -> Storage:
@@ -84,8 +115,8 @@ def storage_for(reactor: type) -> Storage:
     own = getattr(reactor, "storage", None)
     if isinstance(own, Storage):
         return own
-    if settings.storage is not None:
-        return settings.storage
+    if _config.storage is not None:
+        return _config.storage
     global _default
     with _default_lock:
         if _default is None:

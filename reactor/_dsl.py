@@ -7,10 +7,13 @@ runs it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 import attrs
+
+from ._retry import RetryPolicy
 
 __all__ = [
     "NOTHING",
@@ -18,6 +21,7 @@ __all__ = [
     "Input",
     "MapFailure",
     "MapResult",
+    "Nothing",
     "Skip",
     "Source",
     "StepDecl",
@@ -34,15 +38,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-class _Nothing:
-    """Sentinel for "no value given" where ``None`` is a real value."""
+class Nothing(enum.Enum):
+    """The type of :data:`NOTHING` (an enum, so type checkers can narrow on it)."""
 
-    _instance: _Nothing | None = None
-
-    def __new__(cls) -> _Nothing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    NOTHING = enum.auto()
 
     def __repr__(self) -> str:
         return "NOTHING"
@@ -51,7 +50,7 @@ class _Nothing:
         return False
 
 
-NOTHING: Any = _Nothing()
+NOTHING: Final = Nothing.NOTHING
 """Marks an option that was not given (``Input(default=None)`` is a real default)."""
 
 
@@ -142,12 +141,25 @@ def value(constant: Any) -> Source:
     return Source("value", constant=constant)
 
 
-@attrs.frozen
-class Halt:
-    """Return ``Halt(reason)`` from a step to stop the run cleanly: status ``HALTED``,
-    nothing undone."""
+class Halt(Exception):
+    """Stop the run cleanly: status ``HALTED``, nothing undone.
 
-    reason: str = ""
+    A step either returns ``Halt(reason)`` or raises it; both end the run the same way
+    (a raised ``Halt`` is never retried).
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Halt({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Halt) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(("Halt", self.reason))
 
 
 @attrs.frozen
@@ -176,12 +188,7 @@ class StepDecl:
     name: str = ""
     wait_for: tuple[str, ...] = ()
     args: dict[str, Source] = attrs.Factory(dict)
-    retries: int = 0
-    backoff: str = "fixed"
-    base_delay: float = 0.0
-    max_delay: float | None = None
-    jitter: float = 0.0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    retry: RetryPolicy = attrs.Factory(RetryPolicy)
     timeout: float | None = None
     undo_fn: Callable[..., Any] | None = None
     compensate_fn: Callable[..., Any] | None = None
@@ -299,12 +306,14 @@ def step(
         return StepDecl(
             "step",
             fn,
-            retries=retries,
-            backoff=backoff,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            jitter=jitter,
-            retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            retry=RetryPolicy(
+                retries,
+                backoff,
+                base_delay,
+                max_delay,
+                jitter,
+                retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            ),
             timeout=timeout,
             **_step_options(wait_for, args),
         )

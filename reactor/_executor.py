@@ -1,10 +1,12 @@
-"""The async core: run a plan, roll it back, pause it, store it.
+"""The run of one execution: its state, and driving it until it pauses or ends.
 
-One :class:`Run` holds the state of one execution in this process: it schedules the
-steps (concurrently where the graph allows), retries, rolls back, pauses at interrupts
-and stores each outcome. Its body (inputs, results, undo stack, pending interrupts,
-child frames) is opaque JSON in a :class:`~reactor.storage.StoredExecution`, written
-with compare-and-set; :mod:`reactor._actions` builds the entry points on top of it.
+One :class:`Run` holds the state of one execution in this process: results, the undo
+stack, pending interrupts, child frames. :meth:`Run.drive` runs passes over the graph
+(:mod:`reactor._scheduler`), each node by its kind (:mod:`reactor._plan`), and stores
+each outcome -- completed, failed after a rollback (:mod:`reactor._saga`), halted,
+cancelled or paused (:mod:`reactor._interrupts`). The state is stored as a typed body
+(:mod:`reactor._body`) with compare-and-set; :mod:`reactor._actions` builds the entry
+points on top of it.
 
 Steps never run twice because of concurrent callers: whoever moves an execution from
 ``PAUSED`` to ``RUNNING`` owns it (a random ``owner`` token in the body), and a writer
@@ -14,373 +16,79 @@ that finds another owner's token stops.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
+import enum
 import inspect
-import json
-import operator
-import os
-import random
 import threading
 import time
-import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any
 
 import attrs
 
-from ._codec import default_codec
-from ._config import settings, storage_for
+from . import _codec
+from ._body import Body, RollbackState, Trees, dump_body, load_body
+from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
-from ._execution import Context, Execution, FailureInfo, PendingInterrupt, RollbackFailure
-from ._graph import Binding, Call, Node, Plan
+from ._frame import Failed, Frame, Scope
+from ._interrupts import Pending, schema_errors
+from ._invoke import INLINE_ALLOWED, ArgumentError, Binder, call_now, call_off_loop
+from ._lease import Heartbeat, new_token, watchdog
 from ._log import emitter
+from ._paths import plan_at, split
+from ._plan import Call, Node, Plan
+from ._records import Execution, PendingInterrupt
+from ._retry import cas_retry
+from ._saga import compensations, failure, outcome, roll_back
+from ._scheduler import schedule
 from ._status import Status
-from ._sync import owns_running_loop, run_sync
 from .errors import (
     CorrelationConflict,
     DefinitionChanged,
     ExecutionNotFound,
+    FailureInfo,
     InputInvalid,
     PayloadInvalid,
-    ReactorError,
+    RollbackFailure,
     SerializationError,
     StorageError,
 )
-from .storage._base import (
-    CorrelationTaken,
-    EarlyPayloadWaiting,
-    Storage,
-    StoredExecution,
-    WriteConflict,
-)
+from .storage import CorrelationTaken, EarlyPayloadWaiting, Storage, StoredExecution, WriteConflict
 
-if TYPE_CHECKING:
-    from ._reactor import Reactor
+__all__ = ["Run", "Stop", "live_run", "suspend_all", "validate_inputs"]
 
-__all__ = ["Frame", "Run", "live_run", "suspend_all", "validate_inputs"]
-
-_codec = default_codec
-# Sync steps leave the event loop on their own pool so a map of blocking elements is not
-# throttled by the loop's small default executor.
-_step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="reactor-step")
 # Runs alive in this process, so a cancel from the same process stops them before
 # their next step without waiting for a storage round trip.
 _live_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
-_CAS_ATTEMPTS = 50
-K = TypeVar("K")
 
 
-class _Watchdog:
-    """Keeps checkpoints and leases of durable runs while their loop's thread is blocked
-    in a sync step called inline.
+class Stop(enum.Enum):
+    """Why a run stops starting steps, when it does (besides a failure in a scope).
 
-    Inline calls save a thread hop (~50-150 µs) per step, but a blocked loop cannot run
-    the heartbeat task; this one daemon thread does it instead. The run's state does not
-    change while its thread is inside the step, and :attr:`Run.state_lock` makes the step's
-    return wait for a beat in progress.
+    Ordered by precedence: a run that lost its ownership writes nothing more, whatever
+    else was asked of it.
     """
 
-    def __init__(self) -> None:
-        self._armed: dict[Run, float] = {}
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-
-    def arm(self, run: Run) -> None:
-        self._armed[run] = time.monotonic()
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._watch, name="reactor-watchdog", daemon=True
-                    )
-                    self._thread.start()
-
-    def disarm(self, run: Run) -> None:
-        del self._armed[run]
-        with run.state_lock:
-            pass
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(min(settings.checkpoint_after, 0.05) / 2)
-            now = time.monotonic()
-            for run, since in list(self._armed.items()):
-                if now - since < settings.checkpoint_after or now < run.next_beat:
-                    continue
-                with run.state_lock:
-                    if run not in self._armed:
-                        continue
-                    try:
-                        run_sync(run.beat(locked=False))
-                    except Exception as exc:  # a failed beat is retried next time
-                        run.log("reactor.execution.heartbeat_failed", error=repr(exc))
-                run.next_beat = now + min(settings.lease_seconds / 3, 1.0)
-
-
-_watchdog = _Watchdog()
-
-
-class _Tasks(Generic[K]):
-    """Tasks a scheduling loop started, handed back as they finish.
-
-    Unlike ``asyncio.wait(FIRST_COMPLETED)``, which re-registers a callback on every
-    pending task at each call (quadratic over a map of thousands of elements), each
-    completion costs O(1).
-    """
-
-    def __init__(self, run: Run) -> None:
-        self._run = run
-        self._running: dict[asyncio.Future[Any], K] = {}
-        self._finished: deque[asyncio.Future[Any]] = deque()
-        self._wakeup: asyncio.Future[None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._running)
-
-    def start(self, coro: Coroutine[Any, Any, Any], key: K) -> None:
-        task = asyncio.ensure_future(coro)
-        self._run.active_tasks += 1
-        self._running[task] = key
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._run.active_tasks -= 1
-        self._finished.append(task)
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
-
-    async def finished(self) -> list[tuple[K, Any]]:
-        """Wait for at least one task to finish; return (key, result) of all finished."""
-        while not self._finished:
-            self._wakeup = asyncio.get_running_loop().create_future()
-            await self._wakeup
-        done = []
-        while self._finished:
-            task = self._finished.popleft()
-            done.append((self._running.pop(task), task.result()))
-        return done
-
-    def cancel(self) -> None:
-        for task in self._running:
-            task.cancel()
-
-
-class _Heartbeat:
-    """Starts :meth:`Run.heartbeats` once a pass over the graph has lasted
-    ``checkpoint_after``; most passes end sooner and cost only a timer handle."""
-
-    def __init__(self, run: Run) -> None:
-        self._run = run
-        self._task: asyncio.Task[None] | None = None
-        self._timer = asyncio.get_running_loop().call_later(settings.checkpoint_after, self._start)
-
-    def _start(self) -> None:
-        self._task = asyncio.ensure_future(self._run.heartbeats())
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        if self._task is not None:
-            self._task.cancel()
-
-
-# Owner tokens come from a private generator: one seeded by the application
-# (random.seed) could repeat tokens across processes. Reseeded in a forked child, which
-# would otherwise repeat its parent's tokens.
-_token_source = random.Random()
-os.register_at_fork(after_in_child=_token_source.seed)
-
-
-def _token() -> str:
-    """A random 128-bit owner token (without a system call each, unlike a uuid4)."""
-    return f"{_token_source.getrandbits(128):032x}"
-
-
-class _ArgumentError(Exception):
-    """An argument could not be resolved: not retried, not compensated."""
-
-
-def _plan(cls: type) -> Plan:
-    plan: Plan = cls.__reactor_plan__  # type: ignore[attr-defined]
-    return plan
-
-
-def _dig(value: Any, path: Sequence[str | int]) -> Any:
-    for key in path:
-        try:
-            if isinstance(value, Mapping):
-                value = value[key]
-            elif isinstance(key, int) and isinstance(value, Sequence):
-                value = operator.getitem(value, key)
-            else:
-                value = getattr(value, str(key))
-        except (KeyError, IndexError, AttributeError, TypeError) as exc:
-            raise _ArgumentError(f"cannot follow {key!r} in {type(value).__name__}") from exc
-    return value
-
-
-def _failure(step: str | None, exc: BaseException) -> FailureInfo:
-    detail = exc.detail if isinstance(exc, ReactorError) else str(exc)
-    return FailureInfo(
-        step=step,
-        message=detail,
-        type=type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc)) if exc.__traceback__ else None,
-    )
-
-
-def _failure_json(info: FailureInfo | None) -> dict[str, Any] | None:
-    if info is None:
-        return None
-    return {
-        **attrs.asdict(info, recurse=False),
-        "rollback_failures": [attrs.asdict(f) for f in info.rollback_failures],
-    }
-
-
-def _failure_from_json(data: dict[str, Any] | None) -> FailureInfo | None:
-    if data is None:
-        return None
-    return FailureInfo(
-        **{**data, "rollback_failures": [RollbackFailure(**f) for f in data["rollback_failures"]]}
-    )
-
-
-def _schema_errors(node: Node, payload: Any) -> list[dict[str, str]]:
-    if node.validator is None:
-        return []
-    return [
-        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
-        for e in sorted(
-            node.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))
-        )
-    ]
-
-
-def _split(path: str) -> tuple[str, str]:
-    """``"lines[3].approve"`` -> ``("lines[3].", "approve")``."""
-    prefix, _, name = path.rpartition(".")
-    return (prefix + "." if prefix else ""), name
-
-
-def _plan_at(root: Plan, prefix: str) -> Plan | None:
-    """The plan of the frame at ``prefix`` (``""``, ``"payment."``, ``"lines[3].x."``)."""
-    plan: Plan | None = root
-    for part in prefix.split(".")[:-1]:
-        node = plan.nodes.get(part.partition("[")[0]) if plan else None
-        if node is None or node.child is None or (("[" in part) != (node.kind == "map")):
-            return None
-        plan = node.child
-    return plan
-
-
-def _map_group(path: str, start: int) -> tuple[str, int] | None:
-    """The first map element at or after ``start`` in ``path``: (map path, index)."""
-    bracket = path.find("[", start)
-    if bracket < 0:
-        return None
-    close = path.index("]", bracket)
-    return path[:bracket], int(path[bracket + 1 : close])
-
-
-def _undo_order(paths: Sequence[str], start: int = 0) -> list[str]:
-    """Newest first, except that the steps of a map are undone element by element,
-    highest index first (newest first within an element), where the map's newest
-    step stands."""
-    ordered: list[str] = []
-    seen: set[str] = set()
-    for path in reversed(paths):
-        group = _map_group(path, start)
-        if group is None:
-            ordered.append(path)
-            continue
-        map_path = group[0]
-        if map_path in seen:
-            continue
-        seen.add(map_path)
-        by_index: dict[int, list[str]] = {}
-        for p in paths:
-            g = _map_group(p, start)
-            if g is not None and g[0] == map_path:
-                by_index.setdefault(g[1], []).append(p)
-        for index in sorted(by_index, reverse=True):
-            inner_start = len(f"{map_path}[{index}].")
-            ordered.extend(_undo_order(by_index[index], inner_start))
-    return ordered
-
-
-@attrs.define(eq=False)
-class _Scope:
-    """Where a failure stops work: the whole run, or one element of a
-    ``map_(fail_fast=False)``."""
-
-    parent: _Scope | None = None
-    failure: tuple[str, BaseException] | None = None
-    failed: list[tuple[Frame, Node, str, BaseException, bool]] = attrs.Factory(list)
-
-    def stopped(self) -> bool:
-        scope: _Scope | None = self
-        while scope is not None:
-            if scope.failure is not None:
-                return True
-            scope = scope.parent
-        return False
-
-
-@attrs.define(eq=False)
-class Frame:
-    """One reactor being run inside an execution: the root, or a compose/map child."""
-
-    plan: Plan
-    prefix: str
-    inputs: dict[str, Any]
-    instance: Any
-    scope: _Scope
-    max_concurrency: int | None
-
-
-@attrs.define
-class _Pending:
-    path: str
-    correlation_id: str | None
-    request: Any
-    request_tree: Any
-    deadline: float | None
-    strategy: str
-    attempts_left: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cid": self.correlation_id,
-            "request": self.request_tree,
-            "deadline": self.deadline,
-            "strategy": self.strategy,
-            "attempts_left": self.attempts_left,
-        }
-
-    @classmethod
-    def from_json(cls, path: str, data: dict[str, Any]) -> _Pending:
-        return cls(
-            path,
-            data["cid"],
-            _codec.decode(data["request"]),
-            data["request"],
-            data["deadline"],
-            data["strategy"],
-            data["attempts_left"],
-        )
+    LOST = "lost"
+    """Another process owns the execution now."""
+    CANCELLED = "cancelled"
+    """Cancelled by someone else: store it cancelled (``undo``: undo first)."""
+    HALTED = "halted"
+    """A step returned or raised ``Halt``."""
+    SUSPENDED = "suspended"
+    """Its process shuts down: checkpoint and leave the rest to a worker."""
 
 
 class Run:
-    """The in-process state of one execution, and the machinery that advances it."""
+    """The in-process state of one execution, and driving it until it pauses or ends."""
 
     def __init__(
         self,
-        cls: type[Reactor],
+        plan: Plan,
         execution_id: str,
         storage: Storage,
         inputs: dict[str, Any],
@@ -390,125 +98,199 @@ class Run:
         idempotency_key: str | None = None,
         owner: str | None = None,
     ) -> None:
-        self.cls = cls
-        self.plan = _plan(cls)
+        config = get_config()
+        self.plan = plan
         self.id = execution_id
         self.storage = storage
         self.handler = interrupt_handler
         self.idempotency_key = idempotency_key
         self.root = Frame(
-            self.plan,
+            plan,
             "",
             inputs,
-            object.__new__(cls),
-            _Scope(),
-            max_concurrency if max_concurrency is not None else self.plan.max_concurrency,
+            object.__new__(plan.reactor),
+            Scope(),
+            max_concurrency if max_concurrency is not None else plan.max_concurrency,
         )
         self.frames: dict[str, Frame] = {"": self.root}
         self.frame_trees: dict[str, Any] = {}
         self.inputs_tree: Any = None
         self.results: dict[str, Any] = {}
+        self.binder = Binder(execution_id, plan.name, self.results)
         self.trees: dict[str, Any] = {}
         self.done: list[str] = []
         self.undo_stack: list[str] = []
-        self.pending: dict[str, _Pending] = {}
+        #: Steps of :attr:`undo_stack` undone by the rollback in progress.
+        self.undone_paths: set[str] = set()
+        self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
-        self.element_failures: dict[str, dict[str, Any]] = {}
+        self.retired: dict[str, str] = {}
+        #: Correlation ids the store holds for this execution (as last written or read).
+        self.held_cids: frozenset[str] = frozenset()
+        self.element_failures: dict[str, FailureInfo] = {}
         self.status = Status.RUNNING
         self.reason: str | None = None
         self.error: FailureInfo | None = None
         self.version = 0
-        self.created_at = settings.clock()
+        self.created_at = config.clock()
         self.updated_at = self.created_at
-        self.owner = owner if owner is not None else _token()
-        self.halt_reason: str | None = None
-        self.cancel_reason: str | None = None
-        # Set with cancel_reason when the cancel must undo the completed steps (exhausted
-        # attempts while another process ran the execution): that owner does the undo.
-        self.cancel_undo = False
-        self.suspended = False
-        self.lost = False
+        self.owner = owner if owner is not None else new_token()
+        self.fence = 1
+        #: A rollback in progress (recorded before its first hook on durable storage).
+        self.rollback_state: RollbackState | None = None
+        #: Whether each completion is recorded before dependents start (DESIGN §9).
+        self.eager = storage.durable and (plan.durability or config.durability) == "eager"
+        #: Until when (``time.monotonic()``) the lease surely holds: the last successful
+        #: write or renewal was *sent* before the store stamped it, so the lease the store
+        #: granted ends no sooner than this. ``None``: no lease held.
+        self.lease_deadline: float | None = None
+        #: Why the run stops starting steps, if it does.
+        self.stop: Stop | None = None
+        #: The reason given with a ``HALTED``/``CANCELLED`` stop.
+        self.stop_reason: str | None = None
+        #: With ``Stop.CANCELLED``: undo the completed steps first (exhausted attempts
+        #: while another process ran the execution: that owner does the undo).
+        self.undo_on_cancel = False
         self.dirty = True
         self.active_tasks = 0
         self.inline_sync = False
-        self.log = emitter(settings.middleware, reactor=self.plan.name, execution_id=execution_id)
+        self.log = emitter(config.middleware, reactor=plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
+        self._checkpoint_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
         self.next_beat = 0.0
+
+    # ------------------------------------------------------------------ stops
+
+    def request_stop(self, stop: Stop, reason: str | None = None) -> None:
+        """Ask the run to stop before its next step; a stronger stop wins, and of two
+        stops of one kind the later one's reason."""
+        order = list(Stop)
+        if self.stop is None or order.index(stop) <= order.index(self.stop):
+            self.stop = stop
+            if reason is not None or stop is not Stop.LOST:
+                self.stop_reason = reason
+
+    def request_cancel(self, reason: str, *, undo: bool = False) -> None:
+        """Stop before the next step and end ``CANCELLED`` (``undo``: undo first)."""
+        self.request_stop(Stop.CANCELLED, reason)
+        self.undo_on_cancel = self.undo_on_cancel or undo
+
+    @property
+    def lost(self) -> bool:
+        """Whether another process owns the execution now (this one writes nothing)."""
+        return self.stop is Stop.LOST
+
+    def stopping(self, scope: Scope) -> bool:
+        """Whether no further step may start in ``scope``."""
+        if self.stop is not None:
+            return True
+        if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
+            # The lease may have run out: another process may own the execution now.
+            self.lease_lost()
+            return True
+        if scope.parent is None:
+            # The common case, checked twice per step: settled in two attribute reads.
+            return scope.failure is not None
+        return scope.stopped()
 
     # ------------------------------------------------------------------ storage
 
     def body(self) -> str:
-        return _codec.dump_tree(
-            {
-                "inputs": self.inputs_tree,
-                "results": self.trees,
-                "done": self.done,
-                "undo": self.undo_stack,
-                "pending": {p: v.to_json() for p, v in self.pending.items()},
-                "resolved": sorted(self.resolved),
-                "frames": self.frame_trees,
-                "element_failures": self.element_failures,
-                "error": _failure_json(self.error),
-                "halt_reason": self.halt_reason,
-                "undo_request": self.cancel_reason if self.cancel_undo else None,
-                "owner": self.owner,
-                "idempotency_key": self.idempotency_key,
-                "version": getattr(self.cls, "version", None),
-            }
+        return dump_body(
+            Body(
+                owner=self.owner,
+                fence=self.fence,
+                inputs=self.inputs_tree,
+                results=Trees(self.trees),
+                done=self.done,
+                undo=[p for p in self.undo_stack if p not in self.undone_paths]
+                if self.undone_paths
+                else self.undo_stack,
+                pending={p: v.stored() for p, v in self.pending.items()},
+                resolved=sorted(self.resolved),
+                retired=self.retired,
+                frames=Trees(self.frame_trees),
+                element_failures=self.element_failures,
+                error=self.error,
+                halt_reason=self.stop_reason if self.stop is Stop.HALTED else None,
+                rollback=self.rollback_state,
+                undo_request=self.stop_reason
+                if self.stop is Stop.CANCELLED and self.undo_on_cancel
+                else None,
+                idempotency_key=self.idempotency_key,
+                version=self.plan.version,
+                returns=self.plan.returns,
+            )
         )
 
-    def envelope(self, lease_expires: float | None = None) -> StoredExecution:
+    def envelope(self, *, register: bool = False) -> StoredExecution:
+        """The execution as storage keeps it.
+
+        Args:
+            register: List the correlation ids of interrupts reached since the last write
+                (only a pause registers them, and deals with an id held elsewhere or an
+                early payload waiting for it); other writes keep those already held.
+        """
         paused = self.status is Status.PAUSED
         deadlines = [
             p.deadline
             for p in self.pending.values()
             if p.deadline is not None and p.strategy == "active"
         ]
-        lease = (
-            (
-                lease_expires
-                if lease_expires is not None
-                else settings.clock() + settings.lease_seconds
-            )
-            if self.status is Status.RUNNING and self.storage.durable
-            else None
-        )
         return StoredExecution(
             id=self.id,
             reactor=self.plan.name,
             status=self.status,
             version=self.version,
             body=self.body(),
-            correlation_ids=tuple(
-                p.correlation_id for p in self.pending.values() if p.correlation_id is not None
+            correlation_ids=(
+                *(
+                    cid
+                    for p in self.pending.values()
+                    if (cid := p.correlation_id) is not None and (register or cid in self.held_cids)
+                ),
+                *self.retired,
             ),
             deadline=min(deadlines) if paused and deadlines else None,
-            lease_expires=lease,
             reason=self.reason,
             created_at=self.created_at,
         )
 
-    async def write(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
+    async def write(
+        self,
+        *,
+        lease_seconds: float | None = None,
+        locked: bool = True,
+        takeover: bool = False,
+        register: bool = False,
+    ) -> None:
         """One compare-and-set write of the current state.
 
         Args:
-            lease_expires: The lease to store while running (default: a full lease).
+            lease_seconds: The lease to hold while running, from now in the store's clock
+                (default: a full lease; ``0``: expired at once).
             locked: Serialize with the heartbeat task; the watchdog thread, which runs
                 only while the loop is blocked, passes ``False``.
+            takeover: Refused while another owner's lease holds (see ``Storage.write``).
+            register: Register newly reached correlation ids (see :meth:`envelope`).
 
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
-        envelope = self.envelope(lease_expires)
-        # The store stamps the lease in its own clock: it is sent as a length.
-        lease = envelope.lease_expires
+        if lease_seconds is None:
+            lease_seconds = get_config().lease_seconds
+        leased = self.status is Status.RUNNING and self.storage.durable
         async with self._serialized(locked):
+            sent = time.monotonic()
             stored = await self.storage.write(
-                envelope,
+                self.envelope(register=register),
                 expected_version=self.version,
-                lease_seconds=None if lease is None else max(0.0, lease - settings.clock()),
+                lease_seconds=lease_seconds if self.status is Status.RUNNING else None,
+                takeover=takeover,
             )
+        self.lease_deadline = sent + lease_seconds if leased and lease_seconds > 0 else None
+        self.held_cids = frozenset(stored.correlation_ids)
         self.version = stored.version
         self.updated_at = stored.updated_at
         self.dirty = False
@@ -519,50 +301,51 @@ class Run:
 
     @classmethod
     def from_stored(
-        cls, reactor: type[Reactor], stored: StoredExecution, *, check: bool = True
+        cls, plan: Plan, storage: Storage, stored: StoredExecution, *, check: bool = True
     ) -> Run:
         """Rebuild a run from storage.
 
         Args:
-            reactor: The reactor class.
+            plan: The reactor's plan.
+            storage: Where the execution is stored.
             stored: What storage holds.
             check: Refuse an execution naming steps the class no longer has; ``False``
                 for actions that run no step (cancel).
 
         Raises:
             DefinitionChanged: the stored execution names steps the class no longer has.
+            StorageError: the stored body cannot be read.
         """
-        plan = _plan(reactor)
         try:
-            body = json.loads(stored.body)
+            body = load_body(stored.body)
         except ValueError as exc:
             raise StorageError(
-                "stored body is not JSON", reactor=plan.name, execution_id=stored.id
+                f"the stored body cannot be read: {exc}", reactor=plan.name, execution_id=stored.id
             ) from exc
         run = cls(
-            reactor,
-            stored.id,
-            storage_for(reactor),
-            {},
-            idempotency_key=body["idempotency_key"],
-            owner=body["owner"],
+            plan, stored.id, storage, {}, idempotency_key=body.idempotency_key, owner=body.owner
         )
-        run.inputs_tree = body["inputs"]
-        run.root.inputs = _codec.decode(body["inputs"])
+        run.inputs_tree = body.inputs
+        run.root.inputs = _codec.decode(body.inputs)
         run.status = stored.status
         run.reason = stored.reason
         run.version = stored.version
         run.created_at = stored.created_at
         run.updated_at = stored.updated_at
-        run.error = _failure_from_json(body["error"])
-        run.halt_reason = body.get("halt_reason")
-        if body.get("undo_request") and not stored.status.finished:
-            run.cancel_reason, run.cancel_undo = body["undo_request"], True
-        run.frame_trees = body["frames"]
-        run.element_failures = body["element_failures"]
+        run.error = body.error
+        run.fence = run.binder.fence = body.fence
+        run.retired = body.retired
+        run.held_cids = frozenset(stored.correlation_ids)
+        run.rollback_state = body.rollback
+        if body.halt_reason is not None:
+            run.stop, run.stop_reason = Stop.HALTED, body.halt_reason
+        if body.undo_request and not stored.status.finished:
+            run.request_cancel(body.undo_request, undo=True)
+        run.frame_trees = body.frames
+        run.element_failures = body.element_failures
         if check:
             for prefix in run.frame_trees:
-                if _plan_at(plan, prefix) is None:
+                if plan_at(plan, prefix) is None:
                     raise DefinitionChanged(
                         f"the stored execution has a child at {prefix[:-1]!r}, "
                         f"which {plan.name} no longer declares",
@@ -570,19 +353,21 @@ class Run:
                         execution_id=stored.id,
                         step=prefix[:-1],
                     )
-            for path in [*body["done"], *body["pending"]]:
+            for path in [*body.done, *body.pending]:
                 run.node_at(path)
-        run.trees = body["results"]
-        run.results = {path: run._decode_result(path, tree) for path, tree in run.trees.items()}
-        run.done = body["done"]
-        run.undo_stack = body["undo"]
-        run.pending = {p: _Pending.from_json(p, v) for p, v in body["pending"].items()}
-        run.resolved = set(body["resolved"])
+        run.trees = body.results
+        run.results.update(
+            (path, run._decode_result(path, tree)) for path, tree in run.trees.items()
+        )
+        run.done = body.done
+        run.undo_stack = body.undo
+        run.pending = {p: Pending.from_stored(p, v) for p, v in body.pending.items()}
+        run.resolved = set(body.resolved)
         return run
 
     def _decode_result(self, path: str, tree: Any) -> Any:
-        prefix, name = _split(path)
-        plan = _plan_at(self.plan, prefix)
+        prefix, name = split(path)
+        plan = plan_at(self.plan, prefix)
         return _codec.decode(tree, plan.result_hint(name) if plan else None)
 
     def node_at(self, path: str) -> Node:
@@ -591,8 +376,8 @@ class Run:
         Raises:
             DefinitionChanged: the class no longer declares it.
         """
-        prefix, name = _split(path)
-        plan = _plan_at(self.plan, prefix)
+        prefix, name = split(path)
+        plan = plan_at(self.plan, prefix)
         node = plan.nodes.get(name) if plan is not None else None
         if node is None:
             raise DefinitionChanged(
@@ -607,7 +392,7 @@ class Run:
     def frame_at(self, prefix: str) -> Frame:
         frame = self.frames.get(prefix)
         if frame is None:
-            plan = _plan_at(self.plan, prefix)
+            plan = plan_at(self.plan, prefix)
             assert plan is not None  # checked when loaded
             frame = Frame(
                 plan,
@@ -620,48 +405,48 @@ class Run:
             self.frames[prefix] = frame
         return frame
 
-    async def store(self, *, lease_expires: float | None = None, locked: bool = True) -> None:
+    async def store(self, *, lease_seconds: float | None = None, locked: bool = True) -> None:
         """Write the state, absorbing what other writers did in between.
 
         On a conflict, payloads delivered to pending interrupts are merged in, a
-        cancellation is noted in :attr:`cancel_reason`, and a foreign owner sets
-        :attr:`lost`; the write is then retried unless the run was lost.
+        cancellation becomes a stop request, and a foreign owner makes the run lost;
+        the write is then retried unless the run was lost.
         """
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
+            if self.lost:
+                # The execution may be another process's now: write nothing.
+                return
             try:
-                await self.write(lease_expires=lease_expires, locked=locked)
+                await self.write(lease_seconds=lease_seconds, locked=locked)
                 return
             except WriteConflict as conflict:
                 self.merge(conflict.current)
                 if self.lost:
                     return
-        raise StorageError(
-            "too many concurrent writers", reactor=self.plan.name, execution_id=self.id
-        )
 
     def merge(self, current: StoredExecution | None) -> bool:
         """Adopt what another writer stored; return whether new payloads arrived."""
         if current is None:
-            self.lost = True
+            self.request_stop(Stop.LOST)
             return False
-        body = json.loads(current.body)
+        body = load_body(current.body)
         self.version = current.version
-        if body["owner"] != self.owner:
-            self.lost = True
+        if body.owner != self.owner:
+            self.request_stop(Stop.LOST)
             return False
         if current.status.finished and self.status is not current.status:
-            self.cancel_reason = current.reason or current.status.value
-        if body.get("undo_request") and not self.cancel_undo:
-            self.cancel_reason, self.cancel_undo = body["undo_request"], True
+            self.request_cancel(current.reason or current.status.value)
+        if body.undo_request and not self.undo_on_cancel:
+            self.request_cancel(body.undo_request, undo=True)
         arrived = False
-        for path in body["resolved"]:
-            if path not in self.resolved and path in body["results"]:
-                tree = body["results"][path]
-                self.resolve(path, self._decode_result(path, tree), tree)
+        for path in body.resolved:
+            if path not in self.resolved and path in body.results:
+                tree = body.results[path]
+                self.accept_payload(path, self._decode_result(path, tree), tree)
                 arrived = True
-        for path, data in body["pending"].items():
+        for path, data in body.pending.items():
             if path in self.pending:
-                self.pending[path].attempts_left = data["attempts_left"]
+                self.pending[path].attempts_left = data.attempts_left
         return arrived
 
     # --------------------------------------------------------------- recording
@@ -685,11 +470,13 @@ class Run:
             self.undo_stack.append(path)
         self.dirty = True
 
-    def resolve(self, path: str, payload: Any, tree: Any = NOTHING) -> None:
+    def accept_payload(self, path: str, payload: Any, tree: Any = NOTHING) -> None:
         """Make ``payload`` the result of the pending interrupt at ``path``."""
         if tree is NOTHING:
             tree = _codec.encode(payload, reactor=self.plan.name, execution_id=self.id, step=path)
-        self.pending.pop(path, None)
+        pending = self.pending.pop(path, None)
+        if pending is not None and pending.correlation_id is not None:
+            self.retired[pending.correlation_id] = path
         self.resolved.add(path)
         self.results[path] = payload
         self.trees[path] = tree
@@ -699,99 +486,19 @@ class Run:
     def fail(
         self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool
     ) -> None:
-        frame.scope.failed.append((frame, node, path, exc, compensate))
+        frame.scope.failed.append(Failed(node, path, exc, compensate))
         if frame.scope.failure is None:
             frame.scope.failure = (path, exc)
         self.log("reactor.step.failed", step=path, error=f"{type(exc).__name__}: {exc}")
 
-    def stopping(self, scope: _Scope) -> bool:
-        if scope.parent is None and scope.failure is None and not self.lost and not self.suspended:
-            # The common case, checked twice per step: settled in four attribute reads.
-            return self.halt_reason is not None or self.cancel_reason is not None
-        return (
-            self.lost
-            or self.suspended
-            or self.halt_reason is not None
-            or self.cancel_reason is not None
-            or scope.stopped()
-        )
-
     # ----------------------------------------------------------------- calling
-
-    def bind(
-        self,
-        frame: Frame,
-        call: Call,
-        path: str,
-        *,
-        attempt: int = 1,
-        own: Any = None,
-        error: BaseException | None = None,
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        for b in call.bindings:
-            kwargs[b.param] = self.value(frame, b, path, attempt=attempt, own=own, error=error)
-        return kwargs
-
-    def value(
-        self,
-        frame: Frame,
-        b: Binding,
-        path: str,
-        *,
-        attempt: int = 1,
-        own: Any = None,
-        error: BaseException | None = None,
-    ) -> Any:
-        kind = b.kind
-        if kind == "result":
-            v = self.results[frame.prefix + b.name]
-        elif kind == "input":
-            v = frame.inputs[b.name]
-        elif kind == "value":
-            v = b.constant
-        elif kind == "context":
-            v = Context(self.id, path, attempt, self.plan.name)
-        elif kind == "own_result":
-            v = own
-        else:
-            v = error
-        if b.path:
-            try:
-                v = _dig(v, b.path)
-            except _ArgumentError as exc:
-                raise _ArgumentError(
-                    f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})"
-                ) from exc
-        if b.hint is not None:
-            try:
-                v = _codec.structure(v, b.hint)
-            except Exception as exc:
-                raise _ArgumentError(
-                    f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}"
-                ) from exc
-        return v
 
     async def invoke(
         self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
     ) -> Any:
         if self.inline(call, timeout):
             return self.call_inline(call, frame, kwargs)
-        return await self.call_off_loop(call, frame, kwargs, timeout)
-
-    async def call_off_loop(
-        self, call: Call, frame: Frame, kwargs: dict[str, Any], timeout: float | None
-    ) -> Any:
-        """Await an async ``call``, or run a sync one on a step thread."""
-        fn = partial(call.fn, frame.instance) if call.method else call.fn
-        if call.is_async:
-            if timeout is None:
-                return await fn(**kwargs)
-            return await asyncio.wait_for(fn(**kwargs), timeout)
-        future = asyncio.get_running_loop().run_in_executor(_step_threads, partial(fn, **kwargs))
-        if timeout is None:
-            return await future
-        return await asyncio.wait_for(future, timeout)
+        return await call_off_loop(call, frame.instance, kwargs, timeout)
 
     def inline(self, call: Call, timeout: float | None) -> bool:
         """Whether ``call`` runs inline: a sync function, with nothing else able to run on
@@ -799,14 +506,15 @@ class Run:
         return self.inline_sync and timeout is None and not call.is_async and self.active_tasks == 0
 
     def call_inline(self, call: Call, frame: Frame, kwargs: dict[str, Any]) -> Any:
-        fn = call.fn
         if not self.storage.durable:
+            # call_now() inlined: steps are the hot path.
+            fn = call.fn
             return fn(frame.instance, **kwargs) if call.method else fn(**kwargs)
-        _watchdog.arm(self)
+        watchdog.arm(self)
         try:
-            return fn(frame.instance, **kwargs) if call.method else fn(**kwargs)
+            return call_now(call, frame.instance, kwargs)
         finally:
-            _watchdog.disarm(self)
+            watchdog.disarm(self)
 
     # --------------------------------------------------------------- scheduling
 
@@ -828,11 +536,6 @@ class Run:
             waiting[name] = count
             if count == 0:
                 ready.append(name)
-        if not waiting:
-            returns = frame.plan.returns
-            return True, (results[prefix + returns] if returns else None)
-        running: _Tasks[str] = _Tasks(self)
-        limit = frame.max_concurrency
         remaining = len(waiting)
 
         def settle(name: str, complete: bool | None) -> None:
@@ -845,50 +548,39 @@ class Run:
                 if waiting[dependent] == 0:
                     ready.append(dependent)
 
-        try:
-            while True:
-                while (
-                    ready
-                    and (limit is None or len(running) < limit)
-                    and not self.stopping(frame.scope)
-                ):
-                    name = ready.popleft()
-                    if not running and not ready:
-                        # Alone: awaited directly, no task (a task costs ~10 µs).
-                        settle(name, await self.run_node(frame, nodes[name]))
-                    else:
-                        running.start(self.run_node(frame, nodes[name]), name)
-                if not running:
-                    break
-                for name, complete in await running.finished():
-                    settle(name, complete)
-        finally:
-            running.cancel()
+        if waiting:
+            await schedule(
+                ready,
+                partial(self.run_node, frame),
+                settle,
+                limit=frame.max_concurrency,
+                stopping=partial(self.stopping, frame.scope),
+                counter=self,
+                checkpoint=self.checkpoint if self.eager else None,
+            )
         if remaining == 0 and not self.stopping(frame.scope):
             returns = frame.plan.returns
             return True, (results[prefix + returns] if returns else None)
         return False, None
 
-    def run_node(self, frame: Frame, node: Node) -> Coroutine[Any, Any, bool | None]:
-        """Run one node; ``True``: completed, ``False``: waits on an interrupt,
-        ``None``: failed or stopped."""
-        # Steps, by far the most common nodes, skip a coroutine frame.
-        if node.kind == "step":
-            return self.run_step(frame, node)
-        return self.run_other(frame, node)
+    def run_node(self, frame: Frame, name: str) -> Coroutine[Any, Any, bool | None]:
+        """Run the node ``name`` of ``frame`` as its kind says."""
+        node = frame.plan.nodes[name]
+        return node.kind.run(self, frame, node)
 
-    async def run_other(self, frame: Frame, node: Node) -> bool | None:
-        """:meth:`run_node` for interrupts, compositions and maps."""
+    async def run_guarded(
+        self,
+        frame: Frame,
+        node: Node,
+        body: Callable[[Frame, Node, str], Coroutine[Any, Any, bool | None]],
+    ) -> bool | None:
+        """Run an interrupt, compose or map node; a bad argument fails it uncompensated."""
         path = frame.prefix + node.name
         if self.stopping(frame.scope):
             return None
         try:
-            if node.kind == "interrupt":
-                return await self.reach_interrupt(frame, node, path)
-            if node.kind == "compose":
-                return await self.run_compose(frame, node, path)
-            return await self.run_map(frame, node, path)
-        except (_ArgumentError, InputInvalid) as exc:
+            return await body(frame, node, path)
+        except (ArgumentError, InputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=False)
         return None
 
@@ -896,32 +588,33 @@ class Run:
         path = frame.prefix + node.name
         if self.stopping(frame.scope):
             return None
-        decl = node.decl
         call = node.call
         assert call is not None
+        timeout = node.decl.timeout
+        retry = node.decl.retry
         attempt = 0
         log = self.log
         value: Any = None
         while True:
             attempt += 1
             try:
-                kwargs = self.bind(frame, call, path, attempt=attempt)
-            except _ArgumentError as exc:
+                kwargs = self.binder.bind(frame, call, path, attempt=attempt)
+            except ArgumentError as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
                 # invoke() inlined: steps are the hot path.
-                if self.inline(call, decl.timeout):
+                if self.inline(call, timeout):
                     value = self.call_inline(call, frame, kwargs)
                 else:
-                    value = await self.call_off_loop(call, frame, kwargs, decl.timeout)
+                    value = await call_off_loop(call, frame.instance, kwargs, timeout)
+            except Halt as halt:
+                value = halt
             except Exception as exc:
-                if attempt <= decl.retries and isinstance(exc, decl.retry_on):
-                    delay = self._delay(
-                        decl.backoff, decl.base_delay, decl.max_delay, decl.jitter, attempt
-                    )
+                if retry.retries_after(attempt, exc):
+                    delay = retry.delay(attempt)
                     log(
                         "reactor.step.retrying",
                         step=path,
@@ -938,7 +631,7 @@ class Run:
                 return None
             break
         if isinstance(value, Halt):
-            self.halt_reason = value.reason or path
+            self.request_stop(Stop.HALTED, value.reason or path)
             log("reactor.step.halted", step=path, reason=value.reason)
             return None
         skipped = isinstance(value, Skip)
@@ -953,51 +646,41 @@ class Run:
             log("reactor.step.completed", step=path, attempt=attempt)
         return True
 
-    @staticmethod
-    def _delay(backoff: str, base: float, cap: float | None, jitter: float, attempt: int) -> float:
-        if backoff == "exponential":
-            delay = base * 2 ** (attempt - 1)
-        elif backoff == "linear":
-            delay = base * attempt
-        else:
-            delay = base
-        if cap is not None:
-            delay = min(delay, cap)
-        if jitter:
-            delay += delay * jitter * random.random()
-        return float(delay)
-
     async def reach_interrupt(self, frame: Frame, node: Node, path: str) -> bool | None:
         if path in self.pending:
             return False
         decl = node.decl
         request = None
         if node.call is not None:
-            request = await self.invoke(node.call, frame, self.bind(frame, node.call, path), None)
+            request = await self.invoke(
+                node.call, frame, self.binder.bind(frame, node.call, path), None
+            )
         correlation_id = None
         if node.correlation is not None:
-            correlation_id = str(node.correlation.fn(**self.bind(frame, node.correlation, path)))
+            correlation_id = str(
+                node.correlation.fn(**self.binder.bind(frame, node.correlation, path))
+            )
         try:
             tree = _codec.encode(request, reactor=self.plan.name, execution_id=self.id, step=path)
         except SerializationError as exc:
             self.fail(frame, node, path, exc, compensate=False)
             return None
-        pending = _Pending(
+        pending = Pending(
             path,
             correlation_id,
             request,
             tree,
-            settings.clock() + decl.timeout if decl.timeout is not None else None,
+            get_config().clock() + decl.timeout if decl.timeout is not None else None,
             decl.strategy,
             decl.max_attempts,
         )
         self.log("reactor.interrupt.reached", step=path, correlation_id=correlation_id)
         if self.handler is not None:
-            payload = self.handler(self.public_pending(pending))
+            payload = self.handler(pending.public(node))
             if inspect.isawaitable(payload):
                 payload = await payload
             if payload is not None:
-                errors = _schema_errors(node, payload)
+                errors = schema_errors(node, payload)
                 if errors:
                     invalid = PayloadInvalid(
                         "the interrupt_handler returned an invalid payload",
@@ -1009,7 +692,7 @@ class Run:
                     )
                     self.fail(frame, node, path, invalid, compensate=False)
                     return None
-                self.resolve(path, payload)
+                self.accept_payload(path, payload)
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
                 return True
         self.pending[path] = pending
@@ -1017,7 +700,7 @@ class Run:
         return False
 
     def child_frame(
-        self, parent: Frame, node: Node, prefix: str, extra: Mapping[str, Any], scope: _Scope
+        self, parent: Frame, node: Node, prefix: str, extra: Mapping[str, Any], scope: Scope
     ) -> Frame:
         frame = self.frames.get(prefix)
         if frame is not None:
@@ -1026,7 +709,9 @@ class Run:
         if prefix in self.frame_trees:
             inputs = _codec.decode(self.frame_trees[prefix])
         else:
-            given = {b.param: self.value(parent, b, prefix[:-1]) for b in node.child_inputs}
+            given = {
+                b.param: self.binder.argument(parent, b, prefix[:-1]) for b in node.child_inputs
+            }
             given.update(extra)
             inputs = validate_inputs(node.child, given, execution_id=self.id, step=prefix[:-1])
             self.frame_trees[prefix] = _codec.encode(
@@ -1054,9 +739,9 @@ class Run:
 
     async def run_map(self, frame: Frame, node: Node, path: str) -> bool | None:
         assert node.over is not None
-        items = self.value(frame, node.over, path)
+        items = self.binder.argument(frame, node.over, path)
         if not isinstance(items, list | tuple):
-            raise _ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
+            raise ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
         decl = node.decl
         results: dict[int, Any] = {}
         failures: list[MapFailure] = []
@@ -1064,16 +749,23 @@ class Run:
         for index in range(len(items)):
             failed = self.element_failures.get(f"{path}[{index}]")
             if failed is not None:
-                failures.append(MapFailure(index, _failure_from_json(failed)))
+                failures.append(MapFailure(index, failed))
             else:
                 todo.append(index)
-        running: _Tasks[int] = _Tasks(self)
         element_frames: dict[int, Frame] = {}
         blocked = False
-        limit = decl.max_concurrency
 
-        async def settle(index: int, complete: bool, value: Any) -> None:
+        def launch(index: int) -> Coroutine[Any, Any, tuple[bool, Any]]:
+            scope = frame.scope if decl.fail_fast else Scope(parent=frame.scope)
+            element = self.child_frame(
+                frame, node, f"{path}[{index}].", {decl.item: items[index]}, scope
+            )
+            element_frames[index] = element
+            return self.run_frame(element)
+
+        async def settle(index: int, outcome: tuple[bool, Any]) -> None:
             nonlocal blocked
+            complete, value = outcome
             element = element_frames[index]
             if complete:
                 results[index] = value
@@ -1083,35 +775,21 @@ class Run:
                 and not self.stopping(frame.scope)
             ):
                 info = await self.rollback(element.scope, f"{path}[{index}].")
-                self.element_failures[f"{path}[{index}]"] = _failure_json(info)  # type: ignore[assignment]
+                assert info is not None  # the element failed
+                self.element_failures[f"{path}[{index}]"] = info
                 failures.append(MapFailure(index, info))
                 self.dirty = True
             else:
                 blocked = True
 
-        try:
-            while True:
-                while (
-                    todo
-                    and (limit is None or len(running) < limit)
-                    and not self.stopping(frame.scope)
-                ):
-                    index = todo.popleft()
-                    scope = frame.scope if decl.fail_fast else _Scope(parent=frame.scope)
-                    element = self.child_frame(
-                        frame, node, f"{path}[{index}].", {decl.item: items[index]}, scope
-                    )
-                    element_frames[index] = element
-                    if not running and not todo:
-                        await settle(index, *await self.run_frame(element))
-                    else:
-                        running.start(self.run_frame(element), index)
-                if not running:
-                    break
-                for index, (complete, element_result) in await running.finished():
-                    await settle(index, complete, element_result)
-        finally:
-            running.cancel()
+        await schedule(
+            todo,
+            launch,
+            settle,
+            limit=decl.max_concurrency,
+            stopping=partial(self.stopping, frame.scope),
+            counter=self,
+        )
         if self.stopping(frame.scope) or todo:
             return None if self.stopping(frame.scope) else False
         if blocked:
@@ -1131,16 +809,17 @@ class Run:
     # ---------------------------------------------------------------- rollback
 
     async def call_hook(
-        self, path: str, kind: str, *, error: BaseException | None = None
+        self, path: str, kind: str, error: BaseException | None
     ) -> RollbackFailure | None:
-        prefix, _ = _split(path)
+        """Run the ``kind`` hook (undo or compensate) of the step at ``path``."""
+        prefix, _ = split(path)
         frame = self.frame_at(prefix)
         node = self.node_at(path)
         call = node.undo if kind == "undo" else node.compensate
         if call is None:
             return None
         try:
-            kwargs = self.bind(frame, call, path, own=self.results.get(path), error=error)
+            kwargs = self.binder.bind(frame, call, path, own=self.results.get(path), error=error)
             await self.invoke(call, frame, kwargs, None)
         except Exception as exc:
             self.log(f"reactor.step.{kind}_failed", step=path, error=repr(exc))
@@ -1148,37 +827,100 @@ class Run:
         self.log("reactor.step.undone" if kind == "undo" else "reactor.step.compensated", step=path)
         return None
 
-    async def rollback(self, scope: _Scope | None, prefix: str = "") -> FailureInfo | None:
-        """Compensate the failed steps of ``scope``, then undo the completed steps under
-        ``prefix`` newest first; return the scope's failure with what went wrong."""
-        problems: list[RollbackFailure] = []
-        for _, node, path, exc, compensate in scope.failed if scope else ():
-            if compensate and node.compensate is not None:
-                problem = await self.call_hook(path, "compensate", error=exc)
-                if problem:
-                    problems.append(problem)
-        targets = [p for p in self.undo_stack if p.startswith(prefix)]
-        for path in _undo_order(targets):
-            problem = await self.call_hook(path, "undo")
-            if problem:
-                problems.append(problem)
-        if targets:
-            undone = set(targets)
-            self.undo_stack = [p for p in self.undo_stack if p not in undone]
+    async def rollback(self, scope: Scope, prefix: str) -> FailureInfo | None:
+        """Roll back one element of a ``map_(fail_fast=False)``: compensate its failed
+        steps, undo its completed ones (paths under ``prefix``) newest first; return its
+        failure with what went wrong. Each undo is recorded before the next."""
+        problems = await roll_back(
+            compensations(scope.failed),
+            [p for p in self.undo_stack if p.startswith(prefix)],
+            self.call_hook,
+            compensated=self._compensated,
+            undone=self._undone,
+        )
+        self._forget_undone()
+        return outcome(scope.failure, problems)
+
+    async def _compensated(self, problems: list[RollbackFailure]) -> None:
+        state = self.rollback_state
+        if state is not None:
+            state.compensate.clear()
+            state.problems = list(problems)
+            self.dirty = True
+        await self.checkpoint()
+
+    async def _undone(self, path: str, problem: RollbackFailure | None) -> None:
+        # Taken off the stack at the end (removing each from the list would be quadratic
+        # over a large map); the stored body leaves them out at once.
+        self.undone_paths.add(path)
+        if problem is not None and self.rollback_state is not None:
+            self.rollback_state.problems.append(problem)
         self.dirty = True
-        if scope is None or scope.failure is None:
-            return (
-                FailureInfo(
-                    step=None,
-                    message="some undo hooks failed",
-                    type="RollbackFailed",
-                    rollback_failures=problems,
-                )
-                if problems
-                else None
+        await self.checkpoint()
+
+    def _forget_undone(self) -> None:
+        if self.undone_paths:
+            self.undo_stack = [p for p in self.undo_stack if p not in self.undone_paths]
+            self.undone_paths.clear()
+        self.dirty = True
+
+    async def roll_back_and_finish(
+        self, status: Status, *, scope: Scope | None = None, reason: str | None = None
+    ) -> None:
+        """Roll back what the execution did and end it ``status`` (``FAILED`` for a failed
+        step in ``scope``, ``CANCELLED`` for an undo).
+
+        On durable storage the rollback is recorded before its first hook and after each
+        one, under the lease, so that a process taking over after a crash finishes it
+        (:meth:`continue_rollback`) and only the hook in flight may run again.
+        """
+        self.pending.clear()
+        cause = failure(*scope.failure) if scope is not None and scope.failure else None
+        compensate = compensations(scope.failed) if scope is not None else []
+        self.rollback_state = RollbackState(
+            cause, status.value, reason, [path for path, _ in compensate]
+        )
+        self.dirty = True
+        await self.checkpoint()
+        await self._roll_back(compensate)
+
+    async def continue_rollback(self) -> None:
+        """Finish a rollback another process recorded and did not finish."""
+        state = self.rollback_state
+        assert state is not None
+        cause = state.cause
+        # The failed step's exception died with its process: its compensate hook gets one
+        # that says the same.
+        error = Exception(f"{cause.type}: {cause.message}" if cause else "rolled back")
+        self.log("reactor.execution.rollback_resumed", undo=len(self.undo_stack))
+        await self._roll_back([(path, error) for path in state.compensate])
+
+    async def _roll_back(self, compensate: list[tuple[str, BaseException]]) -> None:
+        state = self.rollback_state
+        assert state is not None
+        heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+        try:
+            await roll_back(
+                compensate,
+                list(self.undo_stack),
+                self.call_hook,
+                compensated=self._compensated,
+                undone=self._undone,
             )
-        path, exc = scope.failure
-        return attrs.evolve(_failure(path, exc), rollback_failures=problems)
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
+        self._forget_undone()
+        if self.lost:
+            return
+        problems = state.problems
+        if state.cause is not None:
+            self.error = attrs.evolve(state.cause, rollback_failures=problems)
+            self.log("reactor.execution.rolled_back", step=state.cause.step)
+        elif problems:
+            self.error = outcome(None, problems)
+        self.rollback_state = None
+        await self.finish(Status(state.status), state.reason)
 
     # -------------------------------------------------------------------- drive
 
@@ -1186,43 +928,44 @@ class Run:
         """Advance the execution until it completes, fails, halts, pauses or is cancelled,
         storing the outcome."""
         _live_runs[self.id] = self
-        # The sync facade owns its loop: sync steps may run inline when the run is alone on
-        # it (on a user's loop they would block everything else).
-        self.inline_sync = owns_running_loop()
+        self.inline_sync = INLINE_ALLOWED.get()
         try:
-            while True:
-                heartbeat = _Heartbeat(self) if self.storage.durable else None
-                try:
-                    complete, _ = await self.run_frame(self.root)
-                finally:
-                    if heartbeat is not None:
-                        heartbeat.stop()
-                if self.lost or await self._settle(complete):
-                    break
+            if self.rollback_state is not None:
+                await self.continue_rollback()
+            else:
+                await self._passes()
         finally:
             _live_runs.pop(self.id, None)
         return await self.snapshot_or_stored()
 
-    async def _settle(self, complete: bool) -> bool:
+    async def _passes(self) -> None:
+        while True:
+            heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+            try:
+                complete, _ = await self.run_frame(self.root)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.stop()
+            if self.lost or await self.conclude(complete):
+                return
+
+    async def conclude(self, complete: bool) -> bool:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
         (payloads arrived while storing)."""
-        if self.cancel_reason is not None:
-            if self.cancel_undo:
-                self.pending.clear()
-                self.error = await self.rollback(None)
-            await self.finish(Status.CANCELLED, self.cancel_reason)
-        elif self.halt_reason is not None:
-            self.pending.clear()
-            await self.finish(Status.HALTED, self.halt_reason)
+        stop = self.stop
+        if stop is Stop.CANCELLED:
+            if self.undo_on_cancel:
+                await self.roll_back_and_finish(Status.CANCELLED, reason=self.stop_reason)
+            else:
+                await self.finish(Status.CANCELLED, self.stop_reason)
+        elif stop is Stop.HALTED:
+            await self.finish(Status.HALTED, self.stop_reason)
         elif self.root.scope.failure is not None:
-            self.pending.clear()
-            self.error = await self.rollback(self.root.scope)
-            self.log("reactor.execution.rolled_back", step=self.error.step if self.error else None)
-            await self.finish(Status.FAILED)
-        elif self.suspended and not complete:
+            await self.roll_back_and_finish(Status.FAILED, scope=self.root.scope)
+        elif stop is Stop.SUSPENDED and not complete:
             # Work remains: checkpoint with an expired lease so any worker picks it up at once.
             self.status = Status.RUNNING
-            await self.store(lease_expires=settings.clock())
+            await self.store(lease_seconds=0)
             self.log("reactor.execution.suspended")
         elif complete:
             await self.finish(Status.COMPLETED)
@@ -1236,24 +979,24 @@ class Run:
         if status is not Status.PAUSED:
             self.pending.clear()
         await self.store()
-        if self.cancel_reason is not None and status is not Status.CANCELLED and not self.lost:
+        if self.stop is Stop.CANCELLED and status is not Status.CANCELLED:
             # Cancelled by someone else while finishing: keep the results, record the cancel.
-            self.status, self.reason = Status.CANCELLED, self.cancel_reason
+            self.status, self.reason = Status.CANCELLED, self.stop_reason
             await self.store()
         self.log(f"reactor.execution.{self.status.value}", reason=self.reason)
 
     async def pause(self) -> bool:
         """Store the paused state; return ``False`` if payloads arrived meanwhile."""
         self.status = Status.PAUSED
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
             try:
-                await self.write()
+                await self.write(register=True)
                 self.log("reactor.execution.paused", interrupts=sorted(self.pending))
                 return True
             except WriteConflict as conflict:
                 self.status = Status.RUNNING
                 arrived = self.merge(conflict.current)
-                if self.lost or arrived or self.cancel_reason is not None:
+                if self.lost or arrived or self.stop is Stop.CANCELLED:
                     return self.lost
                 self.status = Status.PAUSED
             except EarlyPayloadWaiting as early:
@@ -1263,30 +1006,31 @@ class Run:
                 self.status = Status.PAUSED
             except CorrelationTaken as taken:
                 self.status = Status.RUNNING
-                for path, pending in list(self.pending.items()):
-                    if pending.correlation_id == taken.correlation_id:
-                        del self.pending[path]
-                        prefix, _ = _split(path)
-                        frame = self.frame_at(prefix)
-                        self.fail(
-                            frame,
-                            self.node_at(path),
-                            path,
-                            CorrelationConflict(
-                                f"correlation id {taken.correlation_id!r} is held by "
-                                f"execution {taken.holder}",
-                                correlation_id=taken.correlation_id,
-                                holder=taken.holder,
-                                reactor=self.plan.name,
-                                execution_id=self.id,
-                                step=path,
-                            ),
-                            compensate=False,
-                        )
+                self.correlation_taken(taken)
                 return False
-        raise StorageError(
-            "too many concurrent writers", reactor=self.plan.name, execution_id=self.id
-        )
+        raise AssertionError("unreachable: cas_retry raises when exhausted")
+
+    def correlation_taken(self, taken: CorrelationTaken) -> None:
+        """Fail the interrupts that registered a correlation id another execution holds."""
+        for path, pending in list(self.pending.items()):
+            if pending.correlation_id == taken.correlation_id:
+                del self.pending[path]
+                prefix, _ = split(path)
+                self.fail(
+                    self.frame_at(prefix),
+                    self.node_at(path),
+                    path,
+                    CorrelationConflict(
+                        f"correlation id {taken.correlation_id!r} is held by "
+                        f"execution {taken.holder}",
+                        correlation_id=taken.correlation_id,
+                        holder=taken.holder,
+                        reactor=self.plan.name,
+                        execution_id=self.id,
+                        step=path,
+                    ),
+                    compensate=False,
+                )
 
     async def take_early(self, correlation_id: str) -> bool:
         text = await self.storage.take_early(self.plan.name, correlation_id)
@@ -1297,65 +1041,106 @@ class Run:
                 continue
             payload = _codec.loads(text)
             node = self.node_at(path)
-            if not node.decl.accept_early or _schema_errors(node, payload):
+            if not node.decl.accept_early or schema_errors(node, payload):
                 self.log(
                     "reactor.interrupt.early_payload_refused",
                     step=path,
                     correlation_id=correlation_id,
                 )
                 return False
-            self.resolve(path, payload)
+            self.accept_payload(path, payload)
             self.log("reactor.interrupt.resumed", step=path, by="early_payload")
             return True
         return False
 
+    # ------------------------------------------------------------------- leases
+
+    async def checkpoint(self) -> None:
+        """Record what changed since the last write (eager durability: before any step
+        that depends on it starts). Concurrent callers share a write."""
+        if not self.dirty or not self.eager:
+            return
+        async with self._checkpoint_lock:
+            if self.dirty:
+                await self.store()
+
+    def lease_lost(self) -> None:
+        """Stop: the lease may have run out, so another process may own the execution."""
+        if not self.lost:
+            self.request_stop(Stop.LOST)
+            self.log("reactor.execution.lease_lost")
+
     async def heartbeats(self) -> None:
-        """Checkpoint, then keep the lease alive and notice other writers, until cancelled."""
-        interval = min(settings.lease_seconds / 3, 1.0)
+        """Checkpoint, then keep the lease alive and notice other writers, until cancelled.
+
+        A renewal that fails (a dropped connection, a stalled link) is tried again until
+        the lease would run out; then the run stops (:meth:`lease_lost`) rather than run
+        on beside a process that may have taken it over.
+        """
+        interval = min(get_config().lease_seconds / 3, 1.0)
         while not self.lost:
             if time.monotonic() >= self.next_beat:
-                await self.beat()
+                try:
+                    await self.beat()
+                except (StorageError, OSError) as exc:
+                    self.beat_failed(exc)
+                    if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
+                        self.lease_lost()
+                        return
+                    await asyncio.sleep(min(interval, 0.05))
+                    continue
                 self.next_beat = time.monotonic() + interval
             await asyncio.sleep(interval)
 
     async def beat(self, *, locked: bool = True) -> None:
         """Checkpoint new results, or just extend the lease; notice other writers."""
+        if self.lost:
+            return
         if self.dirty or self.version == 0:
             await self.store(locked=locked)
             return
-        lease = settings.lease_seconds
+        lease = get_config().lease_seconds
         async with self._serialized(locked):
+            sent = time.monotonic()
             touched = await self.storage.touch(self.id, version=self.version, lease_seconds=lease)
-        if not touched:
+        if touched:
+            self.lease_deadline = sent + lease
+        else:
             self.merge(await self.storage.load(self.id))
 
-    # ------------------------------------------------------------------- views
+    def beat_failed(self, exc: Exception) -> None:
+        self.log("reactor.execution.heartbeat_failed", error=repr(exc))
 
-    def public_pending(self, p: _Pending) -> PendingInterrupt:
-        node = self.node_at(p.path)
-        return PendingInterrupt(
-            step=p.path,
-            correlation_id=p.correlation_id,
-            request=p.request,
-            schema=node.decl.schema,
-            deadline=dt.datetime.fromtimestamp(p.deadline, dt.UTC)
-            if p.deadline is not None
-            else None,
-            attempts_left=p.attempts_left,
-        )
+    async def claim(self, *, takeover: bool = False) -> None:
+        """Take ownership of a stored execution (one CAS write): a new owner token and a
+        greater fence.
+
+        Args:
+            takeover: The execution is running and its owner went silent: refused while
+                the owner's lease holds by the store's clock.
+
+        Raises:
+            WriteConflict: someone else changed it first (or the lease holds).
+        """
+        self.owner = new_token()
+        self.fence = self.binder.fence = self.fence + 1
+        self.status = Status.RUNNING
+        await self.write(takeover=takeover)
+
+    # ------------------------------------------------------------------- views
 
     def snapshot(self, validation_errors: Iterable[dict[str, str]] = ()) -> Execution:
         returns = self.plan.returns
         return Execution(
             id=self.id,
-            reactor=self.cls,
+            reactor=self.plan.reactor,
             status=self.status,
             result=self.results.get(returns)
             if returns and self.status is Status.COMPLETED
             else None,
             results=dict(self.results),
             error=self.error,
-            interrupts=[self.public_pending(p) for p in self.pending.values()],
+            interrupts=[p.public(self.node_at(p.path)) for p in self.pending.values()],
             reason=self.reason,
             validation_errors=list(validation_errors),
             created_at=dt.datetime.fromtimestamp(self.created_at, dt.UTC),
@@ -1370,17 +1155,7 @@ class Run:
             raise ExecutionNotFound(
                 "the execution disappeared", reactor=self.plan.name, execution_id=self.id
             )
-        return Run.from_stored(self.cls, stored).snapshot()
-
-    async def claim(self) -> None:
-        """Take ownership of a stored, not running execution (one CAS write).
-
-        Raises:
-            WriteConflict: someone else changed it first.
-        """
-        self.owner = _token()
-        self.status = Status.RUNNING
-        await self.write()
+        return Run.from_stored(self.plan, self.storage, stored).snapshot()
 
 
 def suspend_all(execution_ids: Iterable[str] | None = None) -> int:
@@ -1399,7 +1174,7 @@ def suspend_all(execution_ids: Iterable[str] | None = None) -> int:
         else [run for i in execution_ids if (run := _live_runs.get(i)) is not None]
     )
     for run in runs:
-        run.suspended = True
+        run.request_stop(Stop.SUSPENDED)
     return len(runs)
 
 
@@ -1446,7 +1221,7 @@ def validate_inputs(
     return inputs
 
 
-def live_run(cls: type[Reactor], execution_id: str) -> Run | None:
-    """The run of ``execution_id`` alive in this process, if it belongs to ``cls``."""
+def live_run(plan: Plan, execution_id: str) -> Run | None:
+    """The run of ``execution_id`` alive in this process, if it belongs to ``plan``."""
     run = _live_runs.get(execution_id)
-    return run if run is not None and run.plan.name == _plan(cls).name else None
+    return run if run is not None and run.plan.name == plan.name else None

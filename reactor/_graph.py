@@ -17,9 +17,10 @@ import attrs
 import jsonschema
 
 from ._dsl import NOTHING, Halt, Input, Skip, Source, StepDecl
+from ._plan import KINDS, Binding, Call, Node, Plan
 from .errors import DefinitionError
 
-__all__ = ["RESERVED_INPUT_NAMES", "Binding", "Call", "Node", "Plan", "compile_plan"]
+__all__ = ["RESERVED_INPUT_NAMES", "compile_plan"]
 
 #: Names an input may not take: options of ``run()`` and names with a reserved meaning in
 #: step signatures. Checked at class creation so ``run(**inputs, execution_id=...)`` can
@@ -39,85 +40,6 @@ RESERVED_INPUT_NAMES = frozenset(
 
 _BACKOFFS = ("fixed", "linear", "exponential")
 _STRATEGIES = ("lazy", "active")
-
-
-@attrs.frozen
-class Binding:
-    """How one parameter of a user callable gets its value.
-
-    Attributes:
-        param: The parameter name.
-        kind: ``"input"``, ``"result"``, ``"value"``, ``"context"``, ``"own_result"``
-            (``result`` in ``undo``) or ``"error"`` (``error`` in ``compensate``).
-        name: Input or step name for ``"input"``/``"result"``.
-        path: Keys/indexes to dig into the value with.
-        constant: The value of a ``"value"`` binding.
-        hint: The parameter's annotation, when it asks for a structured type.
-    """
-
-    param: str
-    kind: str
-    name: str = ""
-    path: tuple[str | int, ...] = ()
-    constant: Any = None
-    hint: Any = None
-
-
-@attrs.frozen
-class Call:
-    """A user callable with its compiled parameter bindings."""
-
-    fn: Callable[..., Any]
-    is_async: bool
-    bindings: tuple[Binding, ...]
-    #: ``True`` when ``fn`` is a plain function to call with ``self`` first.
-    method: bool
-    #: The return annotation, used to restore the result's type after a pause.
-    return_hint: Any = None
-
-
-@attrs.define(eq=False)
-class Node:
-    """A step of a plan, with everything the executor needs to run and roll it back."""
-
-    name: str
-    decl: StepDecl
-    deps: tuple[str, ...]
-    dependents: tuple[str, ...] = ()
-    call: Call | None = None
-    undo: Call | None = None
-    compensate: Call | None = None
-    correlation: Call | None = None
-    validator: jsonschema.protocols.Validator | None = None
-    child: Plan | None = None
-    child_inputs: tuple[Binding, ...] = ()
-    over: Binding | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.decl.kind
-
-
-@attrs.define(eq=False)
-class Plan:
-    """A reactor class compiled for running."""
-
-    reactor: type
-    name: str
-    inputs: dict[str, Input]
-    validators: dict[str, jsonschema.protocols.Validator]
-    nodes: dict[str, Node]
-    roots: tuple[str, ...]
-    returns: str | None
-    max_concurrency: int | None
-
-    def result_hint(self, step: str) -> Any:
-        """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""
-        node = self.nodes.get(step)
-        if node is None or node.call is None or node.kind == "interrupt":
-            # An interrupt's body returns the request; its result is the resume payload.
-            return None
-        return node.call.return_hint
 
 
 def _fail(reactor: str, message: str, step: str | None = None) -> DefinitionError:
@@ -167,6 +89,9 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 class _Compiler:
+    """Compiles the declarations of one class; kinds call its per-part methods
+    (:class:`reactor._plan.Compiler`)."""
+
     def __init__(
         self, reactor: type, name: str, inputs: dict[str, Input], decls: dict[str, StepDecl]
     ):
@@ -174,6 +99,47 @@ class _Compiler:
         self.name = name
         self.inputs = inputs
         self.decls = decls
+
+    def body(self, node: Node, *, required: bool) -> None:
+        decl = node.decl
+        if decl.fn is not None:
+            node.call = self.call(
+                decl.fn, node.name, f"{decl.kind} {node.name!r}", method=True, args=decl.args
+            )
+        elif required:
+            raise _fail(self.name, f"a {decl.kind} needs a function", node.name)
+        elif decl.args:
+            raise _fail(self.name, "args= needs a body to pass them to", node.name)
+
+    def correlation(self, node: Node) -> None:
+        if node.decl.correlation_id is not None:
+            node.correlation = self.call(
+                node.decl.correlation_id, node.name, "correlation_id", method=False
+            )
+
+    def payload_schema(self, node: Node) -> None:
+        decl = node.decl
+        if decl.schema is None:
+            return
+        node.validator = _validator(self.name, decl.schema, "interrupt payload", node.name)
+        if decl.on_timeout is not NOTHING:
+            errors = list(node.validator.iter_errors(decl.on_timeout))
+            if errors:
+                raise _fail(
+                    self.name, f"on_timeout fails the schema: {errors[0].message}", node.name
+                )
+
+    def child(self, node: Node, *, item: str | None) -> None:
+        node.child = _child_plan(self.name, node.name, node.decl)
+        node.child_inputs = tuple(
+            self.source_binding(k, v, node.name) for k, v in node.decl.inputs.items()
+        )
+        _check_child_inputs(self.name, node, item)
+
+    def over(self, node: Node) -> None:
+        if node.decl.over is None:
+            raise _fail(self.name, f"{node.decl.kind}_ needs over=", node.name)
+        node.over = self.source_binding("over", node.decl.over, node.name)
 
     def source_binding(self, param: str, source: Source | str, owner: str) -> Binding:
         if isinstance(source, str):
@@ -284,24 +250,28 @@ def _check_options(name: str, decl: StepDecl) -> None:
     def bad(message: str) -> DefinitionError:
         return _fail(name, message, step)
 
-    if not isinstance(decl.retries, int) or isinstance(decl.retries, bool) or decl.retries < 0:
-        raise bad(f"retries must be an int >= 0, got {decl.retries!r}")
-    if decl.backoff not in _BACKOFFS:
-        raise bad(f"backoff must be one of {_BACKOFFS}, got {decl.backoff!r}")
-    for option in ("base_delay", "max_delay", "timeout"):
-        v = getattr(decl, option)
+    retry = decl.retry
+    if not isinstance(retry.retries, int) or isinstance(retry.retries, bool) or retry.retries < 0:
+        raise bad(f"retries must be an int >= 0, got {retry.retries!r}")
+    if retry.backoff not in _BACKOFFS:
+        raise bad(f"backoff must be one of {_BACKOFFS}, got {retry.backoff!r}")
+    for option, v in (
+        ("base_delay", retry.base_delay),
+        ("max_delay", retry.max_delay),
+        ("timeout", decl.timeout),
+    ):
         if v is None and option != "base_delay":
             continue
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
             raise bad(f"{option} must be a finite number >= 0, got {v!r}")
     if decl.timeout is not None and decl.timeout == 0:
         raise bad("timeout must be > 0")
-    if not isinstance(decl.jitter, int | float) or not 0 <= decl.jitter <= 1:
-        raise bad(f"jitter must be between 0 and 1, got {decl.jitter!r}")
-    if not decl.retry_on or not all(
-        isinstance(t, type) and issubclass(t, BaseException) for t in decl.retry_on
+    if not isinstance(retry.jitter, int | float) or not 0 <= retry.jitter <= 1:
+        raise bad(f"jitter must be between 0 and 1, got {retry.jitter!r}")
+    if not retry.retry_on or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in retry.retry_on
     ):
-        raise bad(f"retry_on must be exception types, got {decl.retry_on!r}")
+        raise bad(f"retry_on must be exception types, got {retry.retry_on!r}")
     if decl.strategy not in _STRATEGIES:
         raise bad(f"strategy must be one of {_STRATEGIES}, got {decl.strategy!r}")
     if decl.max_attempts is not None and (
@@ -310,13 +280,8 @@ def _check_options(name: str, decl: StepDecl) -> None:
         or decl.max_attempts < 1
     ):
         raise bad(f"max_attempts must be an int >= 1 or None, got {decl.max_attempts!r}")
-    if decl.kind == "interrupt":
-        if decl.strategy == "active" and decl.timeout is None:
-            raise bad('strategy="active" needs a timeout')
-        if decl.accept_early and decl.correlation_id is None:
-            raise bad("accept_early=True needs a correlation_id")
-        if decl.on_timeout is not NOTHING and decl.timeout is None:
-            raise bad("on_timeout needs a timeout")
+    for error in KINDS[decl.kind].option_errors(decl):
+        raise bad(error)
     if decl.max_concurrency is not None and (
         not isinstance(decl.max_concurrency, int) or decl.max_concurrency < 1
     ):
@@ -340,6 +305,8 @@ def compile_plan(
     *,
     returns: str | None,
     max_concurrency: int | None,
+    version: Any = None,
+    durability: str | None = None,
 ) -> Plan:
     """Check a reactor's declarations and compile them.
 
@@ -377,45 +344,17 @@ def compile_plan(
         for dep in decl.wait_for:
             if dep not in decls:
                 raise _fail(label, f"wait_for names unknown step {dep!r}", step_name)
-        node = Node(step_name, decl, ())
+        node = Node(step_name, decl, KINDS[decl.kind], ())
         deps: list[str] = list(decl.wait_for)
-        if decl.kind in ("step", "interrupt") and decl.fn is not None:
-            node.call = compiler.call(
-                decl.fn, step_name, f"{decl.kind} {step_name!r}", method=True, args=decl.args
-            )
-        elif decl.kind == "step":
-            raise _fail(label, "a step needs a function", step_name)
-        elif decl.args:
-            raise _fail(label, "args= needs a body to pass them to", step_name)
-        if decl.kind == "interrupt":
-            if decl.correlation_id is not None:
-                node.correlation = compiler.call(
-                    decl.correlation_id, step_name, "correlation_id", method=False
-                )
-            if decl.schema is not None:
-                node.validator = _validator(label, decl.schema, "interrupt payload", step_name)
-                if decl.on_timeout is not NOTHING:
-                    errors = list(node.validator.iter_errors(decl.on_timeout))
-                    if errors:
-                        raise _fail(
-                            label, f"on_timeout fails the schema: {errors[0].message}", step_name
-                        )
-        if decl.kind in ("compose", "map"):
-            node.child = _child_plan(label, step_name, decl)
-            node.child_inputs = tuple(
-                compiler.source_binding(k, v, step_name) for k, v in decl.inputs.items()
-            )
-            _check_child_inputs(label, node)
-            if decl.kind == "map":
-                if decl.over is None:
-                    raise _fail(label, "map_ needs over=", step_name)
-                node.over = compiler.source_binding("over", decl.over, step_name)
-        for call in (node.call, node.correlation):
-            if call is not None:
-                deps.extend(b.name for b in call.bindings if b.kind == "result")
-        deps.extend(b.name for b in node.child_inputs if b.kind == "result")
-        if node.over is not None and node.over.kind == "result":
-            deps.append(node.over.name)
+        node.kind.compile(compiler, node)
+        sources = [
+            *(b for call in (node.call, node.correlation) if call for b in call.bindings),
+            *node.child_inputs,
+            *((node.over,) if node.over is not None else ()),
+        ]
+        node.data_deps = frozenset(b.name for b in sources if b.kind == "result")
+        node.input_deps = frozenset(b.name for b in sources if b.kind == "input")
+        deps.extend(b.name for b in sources if b.kind == "result")
         if step_name in deps:
             raise _fail(label, "the step depends on itself", step_name)
         node.deps = tuple(dict.fromkeys(deps))
@@ -458,6 +397,8 @@ def compile_plan(
 
     if returns is not None and returns not in nodes:
         raise _fail(label, f"returns names unknown step {returns!r}", returns)
+    if durability is not None and durability not in ("eager", "lazy"):
+        raise _fail(label, f'durability must be "eager" or "lazy", got {durability!r}')
     if max_concurrency is not None and (
         not isinstance(max_concurrency, int) or max_concurrency < 1
     ):
@@ -465,12 +406,14 @@ def compile_plan(
     return Plan(
         reactor=reactor,
         name=name,
+        version=version,
         inputs=inputs,
         validators=validators,
         nodes=nodes,
         roots=tuple(n for n, node in nodes.items() if not node.deps),
         returns=returns if returns is not None else (next(reversed(nodes)) if nodes else None),
         max_concurrency=max_concurrency,
+        durability=durability,
     )
 
 
@@ -481,22 +424,18 @@ def _child_plan(label: str, step: str, decl: StepDecl) -> Plan:
     return plan
 
 
-def _check_child_inputs(label: str, node: Node) -> None:
+def _check_child_inputs(label: str, node: Node, item: str | None) -> None:
     assert node.child is not None
     child = node.child
     given = {b.param for b in node.child_inputs}
-    if node.kind == "map":
-        if node.decl.item not in child.inputs:
+    if item is not None:
+        if item not in child.inputs:
             raise _fail(
-                label,
-                f"item={node.decl.item!r} is not an input of {child.reactor.__qualname__}",
-                node.name,
+                label, f"item={item!r} is not an input of {child.reactor.__qualname__}", node.name
             )
-        if node.decl.item in given:
-            raise _fail(
-                label, f"input {node.decl.item!r} is given twice (item= and inputs=)", node.name
-            )
-        given.add(node.decl.item)
+        if item in given:
+            raise _fail(label, f"input {item!r} is given twice (item= and inputs=)", node.name)
+        given.add(item)
     unknown = given - set(child.inputs)
     if unknown:
         raise _fail(

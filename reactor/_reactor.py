@@ -6,47 +6,48 @@ face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
 from . import _actions
+from ._config import storage_for
 from ._dsl import Input, StepDecl
-from ._execution import Execution, PendingInterrupt
-from ._graph import Plan, compile_plan
+from ._graph import compile_plan
+from ._mermaid import mermaid
+from ._plan import Plan
+from ._records import Execution, PendingInterrupt
 from ._sync import run_sync
 from .errors import DefinitionError, ExecutionNotFound
 from .storage import Storage
 
-__all__ = ["Reactor", "registry", "resolve"]
+__all__ = ["Reactor", "registered", "registry"]
 
-registry: dict[str, type[Reactor]] = {}
-"""Every reactor class by its :attr:`Reactor.name`; stored executions record that name."""
+_registry: dict[str, type[Reactor]] = {}
+registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
+"""Every reactor class by its :attr:`Reactor.name` (read-only); stored executions record
+that name."""
+
+_API_NAMES: frozenset[str] = frozenset()
+"""Public attributes of :class:`Reactor`, which no step or input may shadow (filled in
+once the class exists)."""
 
 
-def resolve(name: str) -> type[Reactor]:
-    """The reactor class registered as ``name``, importing its module if needed.
+def registered(name: str) -> type[Reactor]:
+    """The reactor class registered as ``name``.
 
-    A default name is ``module.QualName``, so the module is imported from the longest
-    importable dotted prefix.
+    Only classes already imported are found: stored data never chooses which module to
+    import (the worker and the CLI import the modules named with ``--app``).
 
     Raises:
-        ExecutionNotFound: no such reactor can be found or imported (nothing is changed).
+        ExecutionNotFound: no reactor of that name is registered (nothing is changed).
     """
-    if name not in registry:
-        parts = name.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            try:
-                importlib.import_module(".".join(parts[:cut]))
-            except ImportError:
-                continue
-            break
     try:
-        return registry[name]
+        return _registry[name]
     except KeyError:
         raise ExecutionNotFound(
-            f"reactor {name!r} is not registered and cannot be imported; import its module "
-            "first (reactor worker --app MODULE)",
+            f"reactor {name!r} is not registered; import the module that defines it "
+            "(--app MODULE for the worker and the CLI)",
             reactor=name,
         ) from None
 
@@ -92,6 +93,13 @@ class ReactorMeta(type):
                     raise DefinitionError(
                         f"{attr!r} is both an input and a step", reactor=name, step=attr
                     )
+                if isinstance(member, Input | StepDecl) and attr in _API_NAMES:
+                    raise DefinitionError(
+                        f"{attr!r} shadows Reactor.{attr}; give the "
+                        f"{'input' if isinstance(member, Input) else 'step'} another name",
+                        reactor=name,
+                        step=attr,
+                    )
                 if isinstance(member, Input):
                     inputs[attr] = member
                 elif isinstance(member, StepDecl):
@@ -113,10 +121,16 @@ class ReactorMeta(type):
             decls,
             returns=getattr(cls, "returns", None),
             max_concurrency=getattr(cls, "max_concurrency", None),
+            version=getattr(cls, "version", None),
+            durability=getattr(cls, "durability", None),
         )
         if decls or inputs:
-            registry[reactor_name] = cls  # type: ignore[assignment]
+            _register(reactor_name, reactor)
         return cls
+
+
+def _register(name: str, cls: type[Reactor]) -> None:
+    _registry[name] = cls
 
 
 class Reactor(metaclass=ReactorMeta):
@@ -128,6 +142,7 @@ class Reactor(metaclass=ReactorMeta):
         returns: Step whose result is the execution's result (default: the last declared).
         max_concurrency: How many steps may run at once (default: unbounded).
         storage: A :class:`~reactor.storage.Storage` for this class only.
+        durability: ``"eager"`` or ``"lazy"`` for this class (see ``configure``).
 
     Steps receive an instance of the class as ``self`` (a fresh one per execution and
     per process: keep state in results, not on ``self``).
@@ -137,6 +152,7 @@ class Reactor(metaclass=ReactorMeta):
     version: ClassVar[Any] = None
     returns: ClassVar[str | None] = None
     max_concurrency: ClassVar[int | None] = None
+    durability: ClassVar[str | None] = None
     storage: ClassVar[Storage | None] = None
     __reactor_plan__: ClassVar[Plan]
 
@@ -188,7 +204,8 @@ class Reactor(metaclass=ReactorMeta):
     ) -> Execution:
         """Async twin of :meth:`run`."""
         return await _actions.start(
-            cls,
+            cls.__reactor_plan__,
+            storage_for(cls),
             inputs,
             execution_id=execution_id,
             idempotency_key=idempotency_key,
@@ -210,8 +227,12 @@ class Reactor(metaclass=ReactorMeta):
         Raises:
             PayloadInvalid: the payload fails the schema; one attempt is used, and the
                 last one cancels the execution (undoing its steps) -- ``attempts_left``.
-            ExecutionNotFound, NotPaused, NotPending, AmbiguousStep, AlreadyResumed,
-            InterruptTimeout: see their docs.
+            ExecutionNotFound: no execution of this reactor has that id.
+            NotPaused: the execution is not paused.
+            NotPending: ``step`` is not a pending interrupt.
+            AmbiguousStep: ``step`` was left out while several interrupts are pending.
+            AlreadyResumed: another resume of the interrupt was accepted first.
+            InterruptTimeout: the interrupt's deadline passed (the execution failed).
         """
         return run_sync(cls.aresume(execution_id, payload, step=step))
 
@@ -220,7 +241,9 @@ class Reactor(metaclass=ReactorMeta):
         cls, execution_id: str, payload: Any, *, step: str | None = None
     ) -> Execution:
         """Async twin of :meth:`resume`."""
-        return await _actions.resume(cls, execution_id, payload, step=step, strict=True)
+        return await _actions.resume(
+            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=True
+        )
 
     @classmethod
     def resume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
@@ -235,7 +258,14 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
-        return await _actions.resume(cls, None, payload, correlation_id=correlation_id, strict=True)
+        return await _actions.resume(
+            cls.__reactor_plan__,
+            storage_for(cls),
+            None,
+            payload,
+            correlation_id=correlation_id,
+            strict=True,
+        )
 
     # ------------------------------------------------------------ inspection
 
@@ -251,7 +281,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def afind(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`find`."""
-        return await _actions.find(cls, execution_id)
+        return await _actions.find(cls.__reactor_plan__, storage_for(cls), execution_id)
 
     @classmethod
     def find_by_correlation_id(cls, correlation_id: str) -> Execution:
@@ -265,7 +295,9 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
         """Async twin of :meth:`find_by_correlation_id`."""
-        return await _actions.find(cls, correlation_id=correlation_id)
+        return await _actions.find(
+            cls.__reactor_plan__, storage_for(cls), correlation_id=correlation_id
+        )
 
     # ---------------------------------------------------------------- ending
 
@@ -283,7 +315,7 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def acancel(cls, execution_id: str, reason: str | None = None) -> Execution:
         """Async twin of :meth:`cancel`."""
-        return await _actions.cancel(cls, execution_id, reason)
+        return await _actions.cancel(cls.__reactor_plan__, storage_for(cls), execution_id, reason)
 
     @classmethod
     def undo(cls, execution_id: str) -> Execution:
@@ -298,13 +330,32 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aundo(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`undo`."""
-        return await _actions.undo(cls, execution_id)
+        return await _actions.undo(cls.__reactor_plan__, storage_for(cls), execution_id)
+
+    @classmethod
+    def resume_flexibly(
+        cls, execution_id: str, payload: Any, *, step: str | None = None
+    ) -> Execution:
+        """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
+        returns the still-paused execution with ``validation_errors`` set, counting no
+        attempt; otherwise as :meth:`resume`."""
+        return run_sync(cls.aresume_flexibly(execution_id, payload, step=step))
+
+    @classmethod
+    async def aresume_flexibly(
+        cls, execution_id: str, payload: Any, *, step: str | None = None
+    ) -> Execution:
+        """Async twin of :meth:`resume_flexibly`."""
+        return await _actions.resume(
+            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=False
+        )
 
     # ----------------------------------------------------------------- graph
 
     @classmethod
     def mermaid(cls) -> str:
         """A Mermaid flowchart of the reactor's steps (children as subgraphs)."""
-        from ._mermaid import mermaid
-
         return mermaid(cls.__reactor_plan__)
+
+
+_API_NAMES = frozenset({"name", *(n for n in vars(Reactor) if not n.startswith("_"))})

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._invoke import INLINE_ALLOWED
 from .storage._base import register_loop_owner
 
 __all__ = ["close_with_loop", "owns_running_loop", "run_sync"]
@@ -72,8 +73,14 @@ def owns_running_loop() -> bool:
     return holder is not None and running is holder.loop
 
 
-def _run_on_new_loop(coro: Coroutine[Any, Any, T]) -> T:
-    return _loop().run_until_complete(coro)
+def _run_on_facade_loop(coro: Coroutine[Any, Any, T]) -> T:
+    # The facade owns this loop: nothing else can run on it, so sync steps may be called
+    # inline. Reset afterwards, so a user's own loop in this thread never inherits it.
+    token = INLINE_ALLOWED.set(True)
+    try:
+        return _loop().run_until_complete(coro)
+    finally:
+        INLINE_ALLOWED.reset(token)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -94,10 +101,10 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     else:
         in_loop = True
     if not in_loop:
-        return _loop().run_until_complete(coro)
+        return _run_on_facade_loop(coro)
     if owns_running_loop():
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(_run_on_new_loop, coro).result()
+            return pool.submit(_run_on_facade_loop, coro).result()
     coro.close()
     raise RuntimeError(
         "reactor's sync API was called inside a running event loop; "

@@ -4,21 +4,28 @@ Usage::
 
     reactor [--redis URL] [--app MODULE]... [--json] COMMAND ...
 
-    reactor worker [--concurrency N] [--poll-interval S] [--burst]
+    reactor worker [--concurrency N] [--poll-interval S] [--grace S] [--burst]
     reactor list [--status S] [--reactor NAME] [--limit N]
     reactor show ID
+    reactor cancel ID [--reason R]
     reactor resume ID [--step S] --payload JSON|@FILE
     reactor resume --correlation-id CID --reactor NAME --payload JSON|@FILE
-    reactor cancel ID [--reason R]
     reactor undo ID
     reactor graph module:Class
 
-Every command but ``graph`` needs Redis: ``--redis URL`` or ``$REACTOR_REDIS_URL``. An
-execution's reactor class is imported from the name recorded with it, so ``--app`` is only
-needed for reactors whose module cannot be imported by that name. The global options may
-also follow the command (``reactor show ID --json``).
+Every command but ``graph`` needs Redis: ``--redis URL`` or ``$REACTOR_REDIS_URL``.
 
-Exit status: 0 done, 1 refused (the error is printed as one ``error:`` line), 2 usage.
+Stored data never chooses code: the command imports the modules named with ``--app`` (and
+what they import), never a module named by a stored execution. ``list``, ``show`` and
+``cancel`` work from stored data alone, so they need no ``--app`` (given one, ``show``
+goes through :meth:`Reactor.find <reactor.Reactor.find>`, which fires an overdue lazy
+timeout first and adds the interrupts' schemas). ``resume``, ``undo`` and ``worker`` run
+steps, so they need the reactor's class: ``--app`` the module that defines it. The global
+options may also follow the command (``reactor show ID --json``).
+
+Exit status: 0 done, 1 refused (the error is printed as one ``error: Type: message`` line,
+or as a JSON document with ``--json``), 2 usage, 130 interrupted, 141 the reader of the
+output went away (``reactor list | head -1``), as for a process killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import argparse
 import asyncio
 import datetime as dt
 import importlib
+import io
 import json
 import logging
 import os
@@ -34,17 +42,26 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 from ._codec import default_codec
 from ._config import configure
-from ._execution import Execution, FailureInfo
-from ._reactor import Reactor, resolve
+from ._reactor import Reactor, registry
+from ._records import Execution
 from ._status import Status
-from .errors import ExecutionNotFound, PayloadInvalid, ReactorError
-from .storage import RedisStorage, Storage
+from .errors import (
+    DefinitionChanged,
+    ExecutionNotFound,
+    FailureInfo,
+    NotPaused,
+    PayloadInvalid,
+    ReactorError,
+    StorageError,
+)
+from .storage import RedisStorage, Storage, StoredExecution
+from .storage._base import WriteConflict
 from .worker import Worker
 
 __all__ = ["main"]
@@ -52,12 +69,27 @@ __all__ = ["main"]
 _Command = Callable[[argparse.Namespace, Storage], Awaitable[None]]
 
 
+# Compare-and-set attempts of a cancel racing other writers before it gives up.
+_CAS_ATTEMPTS = 10
+# Exit status of a command whose reader closed the pipe: 128 + SIGPIPE, as if killed by it.
+_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
 class _UsageError(Exception):
     """The command line is wrong in a way argparse cannot see (exit status 2)."""
 
 
 class _Refused(Exception):
-    """The command cannot be carried out, for a reason that is not a ReactorError."""
+    """The command cannot be carried out, for a reason that is not a ReactorError.
+
+    Args:
+        kind: The error's type as printed (``"ModuleNotFoundError"``, ...).
+        message: What went wrong.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 done, 1 refused, 2 usage error.
+        The exit status: 0 done, 1 refused, 2 usage error, 130 interrupted, 141 the
+        output's reader went away.
     """
     parser = _parser()
     try:
@@ -80,33 +113,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.app = [*args.app, *getattr(args, "sub_app", [])]
     args.json = args.json or getattr(args, "sub_json", False)
     try:
-        return _main(args)
+        status = _main(args)
+        # Flushed here, so that a closed pipe is noticed below rather than at exit.
+        sys.stdout.flush()
+        return status
     except _UsageError as exc:
-        args.command_parser.print_usage(sys.stderr)
-        print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json({"error": "UsageError", "message": str(exc)}, file=sys.stderr)
+        else:
+            args.command_parser.print_usage(sys.stderr)
+            print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    except PayloadInvalid as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error['path']}: {error['message']}", file=sys.stderr)
-        print(f"  attempts left: {_attempts(exc.attempts_left)}", file=sys.stderr)
-        return 1
     except (ReactorError, _Refused) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _report(exc, args.json)
         return 1
+    except BrokenPipeError:
+        # The reader went away (``reactor list | head -1``): stop quietly. Python would
+        # report the broken pipe again when it flushes stdout at exit, so point stdout
+        # at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return _BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
 
 
+def _report(exc: ReactorError | _Refused, as_json: bool) -> None:
+    """Print a refusal on stderr: one ``error: Type: message`` line, or one JSON document."""
+    kind = exc.kind if isinstance(exc, _Refused) else type(exc).__name__
+    document: dict[str, Any] = {"error": kind, "message": str(exc)}
+    if isinstance(exc, ReactorError):
+        document.update(reactor=exc.reactor, execution_id=exc.execution_id, step=exc.step)
+    if isinstance(exc, PayloadInvalid):
+        document.update(errors=exc.errors, attempts_left=exc.attempts_left)
+    if as_json:
+        _print_json(document, file=sys.stderr)
+        return
+    print(f"error: {kind}: {exc}", file=sys.stderr)
+    if isinstance(exc, PayloadInvalid):
+        for error in exc.errors:
+            print(f"  {error['path']}: {error['message']}", file=sys.stderr)
+        print(f"  attempts left: {_attempts(exc.attempts_left)}", file=sys.stderr)
+
+
 def _main(args: argparse.Namespace) -> int:
     # A console script does not put the working directory on sys.path (``python -m``
-    # does): add it so --app and recorded reactor names import the same either way.
+    # does): add it so --app modules import the same either way.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            # Stored text may hold lone surrogates: print them escaped rather than fail.
+            stream.reconfigure(errors="backslashreplace")
     for module in args.app:
         _import(module, "--app")
     if args.command == "graph":
-        print(_reactor_class(args.target).mermaid())
+        cls = _graph_target(args.target)
+        if args.json:
+            _print_json({"reactor": cls.name, "mermaid": cls.mermaid()})
+        else:
+            print(cls.mermaid())
         return 0
     if args.command == "resume":
         _check_resume(args)
@@ -148,10 +215,20 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
-    worker = command("worker", _worker, "fire active interrupt timeouts, recover crashed runs")
+    worker = command(
+        "worker", _worker, "fire active interrupt timeouts, recover crashed runs (needs --app)"
+    )
     worker.add_argument("--concurrency", type=_positive_int, default=4, metavar="N")
     worker.add_argument(
         "--poll-interval", type=float, default=0.2, metavar="S", help="seconds between polls"
+    )
+    worker.add_argument(
+        "--grace",
+        type=_non_negative_float,
+        default=None,
+        metavar="S",
+        help="on SIGTERM/SIGINT, wait at most S seconds for the steps in flight, then exit "
+        "and leave them to lease recovery (default: wait for them)",
     )
     worker.add_argument("--burst", action="store_true", help="act on what is due now, then exit")
 
@@ -160,10 +237,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--reactor", metavar="NAME", help="registry name, e.g. shop.Checkout")
     listing.add_argument("--limit", type=_positive_int, default=100, metavar="N")
 
-    show = command("show", _show, "show one execution: results, error, pending interrupts")
+    show = command(
+        "show", _show, "show one execution: results, error, pending interrupts (no --app needed)"
+    )
     show.add_argument("id")
 
-    resume = command("resume", _resume, "resume a pending interrupt with a payload (strict)")
+    resume = command(
+        "resume", _resume, "resume a pending interrupt with a payload (strict; needs --app)"
+    )
     resume.add_argument("id", nargs="?")
     resume.add_argument("--step", metavar="S", help="the interrupt, when several are pending")
     resume.add_argument("--correlation-id", metavar="CID", help="resume by correlation id")
@@ -172,15 +253,24 @@ def _parser() -> argparse.ArgumentParser:
         "--payload", required=True, metavar="JSON|@FILE", help="JSON text, @file or @- (stdin)"
     )
 
-    cancel = command("cancel", _cancel, "cancel without compensation")
+    cancel = command("cancel", _cancel, "cancel without compensation (no --app needed)")
     cancel.add_argument("id")
     cancel.add_argument("--reason", metavar="R")
 
-    undo = command("undo", _undo, "undo the completed steps, newest first, then cancel")
+    undo = command(
+        "undo", _undo, "undo the completed steps, newest first, then cancel (needs --app)"
+    )
     undo.add_argument("id")
 
+    serve = command("serve", _serve, "serve the interrupt inbox and HTTP API (reactor[web])")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_positive_int, default=8000, metavar="N")
+    serve.add_argument(
+        "--dev", action="store_true", help="allow every request from localhost, no authorization"
+    )
+
     graph = command("graph", None, "print a reactor's steps as a Mermaid flowchart")
-    graph.add_argument("target", metavar="module:Class")
+    graph.add_argument("target", metavar="module:Class", help="e.g. shop.reactors:Checkout")
     return parser
 
 
@@ -206,7 +296,8 @@ def _add_common(parser: argparse.ArgumentParser, *, after_command: bool) -> None
         action="append",
         default=default([]),
         metavar="MODULE",
-        help="import this module first (repeatable)",
+        help="import this module, which defines reactors (repeatable); resume, undo and "
+        "worker need the reactor's, and no other module is ever imported",
     )
     parser.add_argument(
         "--json",
@@ -221,6 +312,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
     return value
 
 
@@ -254,7 +355,12 @@ def _payload(text: str) -> Any:
 
 
 async def _worker(args: argparse.Namespace, storage: Storage) -> None:
-    worker = Worker(storage=storage, concurrency=args.concurrency, poll_interval=args.poll_interval)
+    worker = Worker(
+        storage=storage,
+        concurrency=args.concurrency,
+        poll_interval=args.poll_interval,
+        grace=args.grace,
+    )
     if args.burst:
         actions = await worker.run_once()
         structlog.get_logger("reactor.worker").info("reactor.worker.burst_done", actions=actions)
@@ -264,6 +370,14 @@ async def _worker(args: argparse.Namespace, storage: Storage) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await worker.run(stop)
+    if worker.abandoned:
+        # Steps still in flight past the grace period: end the process now, as a crash
+        # would. A normal exit would wait for them (step threads are joined at exit, and
+        # asyncio.run cancels tasks); their leases run out and another worker recovers
+        # them from their last checkpoint.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 async def _list(args: argparse.Namespace, storage: Storage) -> None:
@@ -279,7 +393,7 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
                     "reason": stored.reason,
                     "created_at": _iso(stored.created_at),
                     "updated_at": _iso(stored.updated_at),
-                    "deadline": _iso(stored.deadline),
+                    "deadline": _iso(_deadline(stored)),
                 }
                 for stored in found
             ]
@@ -295,7 +409,7 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
             stored.reactor,
             stored.status.value,
             _short_time(stored.updated_at),
-            _short_time(stored.deadline),
+            _short_time(_deadline(stored)),
             stored.reason or "",
         ]
         for stored in found
@@ -308,51 +422,116 @@ async def _list(args: argparse.Namespace, storage: Storage) -> None:
 
 
 async def _show(args: argparse.Namespace, storage: Storage) -> None:
-    cls = await _class_of(storage, args.id)
-    _print_execution(await cls.afind(args.id), args.json)
+    _print_document(await _describe(await _load(storage, args.id)), args.json)
 
 
 async def _resume(args: argparse.Namespace, storage: Storage) -> None:
     if args.correlation_id is not None:
-        cls = _reactor_class(args.reactor)
+        cls = _registered(args.reactor, "resume")
         execution = await cls.aresume_by_correlation_id(args.correlation_id, args.payload)
     else:
-        cls = await _class_of(storage, args.id)
+        stored = await _load(storage, args.id)
+        cls = _registered(stored.reactor, "resume", execution_id=stored.id)
         execution = await cls.aresume(args.id, args.payload, step=args.step)
-    _print_execution(execution, args.json)
+    _print_document(_execution_document(execution), args.json)
 
 
 async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
-    cls = await _class_of(storage, args.id)
-    _print_execution(await cls.acancel(args.id, reason=args.reason), args.json)
+    """Cancel from the stored execution alone: no class is needed, so executions of
+    reactors no process can import (``__main__.X``) can be ended, and then expire."""
+    reason = args.reason or "cancelled"
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(storage, args.id)
+        if stored.status.finished:
+            why = f" ({stored.reason})" if stored.reason else ""
+            raise NotPaused(
+                f"the execution is {stored.status.value}{why}",
+                status=stored.status.value,
+                reason=stored.reason,
+                reactor=stored.reactor,
+                execution_id=stored.id,
+            )
+        try:
+            written = await storage.write(
+                _cancelled(stored, reason), expected_version=stored.version
+            )
+        except WriteConflict:
+            continue
+        _print_document(await _describe(written), args.json)
+        return
+    raise StorageError("too many concurrent writers", reactor=stored.reactor, execution_id=args.id)
 
 
 async def _undo(args: argparse.Namespace, storage: Storage) -> None:
-    cls = await _class_of(storage, args.id)
-    _print_execution(await cls.aundo(args.id), args.json)
+    stored = await _load(storage, args.id)
+    cls = _registered(stored.reactor, "undo", execution_id=stored.id)
+    _print_document(_execution_document(await cls.aundo(args.id)), args.json)
+
+
+async def _serve(args: argparse.Namespace, storage: Storage) -> None:
+    """Run ``reactor.web`` with uvicorn; links are signed with ``$REACTOR_WEB_SECRET``."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+    except ImportError as exc:
+        raise _Refused(
+            type(exc).__name__, f"serve needs the web extra: pip install 'reactor[web]' ({exc})"
+        ) from exc
+    if args.dev and args.host not in ("127.0.0.1", "::1", "localhost"):
+        raise _UsageError("--dev answers without authorization, so only on localhost")
+    secret = os.environ.get("REACTOR_WEB_SECRET") or None
+    app = create_app(dev=args.dev, secret=secret, storage=storage)
+    await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port)).serve()
 
 
 # ----------------------------------------------------------------------- helpers
 
 
-async def _class_of(storage: Storage, execution_id: str) -> type[Reactor]:
-    """The reactor class of a stored execution, imported from its recorded name."""
+async def _load(storage: Storage, execution_id: str) -> StoredExecution:
     stored = await storage.load(execution_id)
     if stored is None:
         raise ExecutionNotFound("no such execution", execution_id=execution_id)
-    return resolve(stored.reactor)
+    return stored
 
 
-def _reactor_class(target: str) -> type[Reactor]:
-    """``module:Class`` (imported), or a registry name such as ``module.Class``."""
+def _registered(name: str, command: str, *, execution_id: str | None = None) -> type[Reactor]:
+    """The reactor class registered as ``name`` by the ``--app`` modules.
+
+    Raises:
+        ExecutionNotFound: no ``--app`` module defines it; the message says how to fix it.
+    """
+    cls = registry.get(name)
+    if cls is not None:
+        return cls
+    if name.startswith("__main__."):
+        hint = (
+            "it was defined in a script run as __main__, which no other process can import "
+            '(set name = "..." on the class); its executions can still be shown and '
+            "cancelled"
+        )
+    else:
+        hint = f"import the module that defines it: reactor {command} --app MODULE ..."
+    raise ExecutionNotFound(
+        f"reactor {name!r} is not registered; {hint}", reactor=name, execution_id=execution_id
+    )
+
+
+def _graph_target(target: str) -> type[Reactor]:
+    """``module:Class`` (imported), or the name of a reactor an ``--app`` module defines."""
     if ":" not in target:
-        return resolve(target)
+        if target in registry:
+            return registry[target]
+        raise _UsageError(
+            f"expected module:Class (e.g. shop.reactors:Checkout), not {target!r}; "
+            "a reactor name works too once --app has imported it"
+        )
     module_name, _, qualname = target.partition(":")
     found: Any = _import(module_name, "graph")
     for part in qualname.split("."):
         found = getattr(found, part, None)
     if not (isinstance(found, type) and issubclass(found, Reactor)):
-        raise _Refused(f"{target} is not a Reactor class")
+        raise _Refused("TypeError", f"{target} is not a Reactor class")
     return found
 
 
@@ -360,7 +539,133 @@ def _import(module: str, what: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise _Refused(f"{what}: cannot import {module!r}: {exc}") from exc
+        raise _Refused(type(exc).__name__, f"{what}: cannot import {module!r}: {exc}") from exc
+
+
+# ------------------------------------------------------------ stored executions
+# What list, show and cancel read without the reactor's class: the executor's body is
+# JSON with (among others) "results" (tagged JSON trees by step path), "pending"
+# ({path: {"cid", "request", "deadline", "strategy", "attempts_left"}}), "error" and
+# "returns" (the step whose result is the execution's).
+
+
+def _body(stored: StoredExecution) -> dict[str, Any]:
+    """The stored body, parsed.
+
+    Raises:
+        StorageError: it is not the JSON object the executor writes.
+    """
+    try:
+        body = json.loads(stored.body)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise StorageError(
+            "the stored body cannot be read", reactor=stored.reactor, execution_id=stored.id
+        )
+    return body
+
+
+def _pending(stored: StoredExecution) -> dict[str, Any]:
+    if stored.status is not Status.PAUSED:
+        return {}
+    pending = _body(stored).get("pending")
+    return pending if isinstance(pending, dict) else {}
+
+
+def _deadline(stored: StoredExecution) -> float | None:
+    """The earliest deadline of a paused execution's interrupts, lazy ones included (the
+    envelope's ``deadline`` holds only the active ones, which the worker fires)."""
+    try:
+        pending = _pending(stored)
+    except StorageError:
+        # A listing shows what it can; show names the unreadable execution.
+        return stored.deadline
+    deadlines = [
+        entry["deadline"]
+        for entry in pending.values()
+        if isinstance(entry, dict) and isinstance(entry.get("deadline"), int | float)
+    ]
+    return min(deadlines, default=stored.deadline)
+
+
+def _cancelled(stored: StoredExecution, reason: str) -> StoredExecution:
+    """``stored`` cancelled as :meth:`Reactor.cancel` would: its pending interrupts
+    dropped, its correlation ids released, no deadline, no lease."""
+    body = _body(stored)
+    if stored.status is Status.PAUSED:
+        body["pending"] = {}
+    return stored.evolve(
+        status=Status.CANCELLED,
+        reason=reason,
+        # ASCII escapes keep any lone surrogate in stored text writable.
+        body=json.dumps(body, separators=(",", ":")),
+        correlation_ids=(),
+        deadline=None,
+        lease_expires=None,
+    )
+
+
+async def _describe(stored: StoredExecution) -> dict[str, Any]:
+    """The document ``show`` prints: through ``find`` when an ``--app`` module defines
+    the reactor (schemas included), else from the stored data."""
+    cls = registry.get(stored.reactor)
+    if cls is not None:
+        try:
+            return _execution_document(await cls.afind(stored.id))
+        except DefinitionChanged:
+            pass  # The class changed since; the stored data still reads.
+    return _stored_document(stored)
+
+
+def _stored_document(stored: StoredExecution) -> dict[str, Any]:
+    body = _body(stored)
+    try:
+        results: dict[str, Any] = dict(body["results"])
+        returns = body.get("returns")
+        error = body.get("error")
+        return {
+            "id": stored.id,
+            "reactor": stored.reactor,
+            "status": stored.status.value,
+            "reason": stored.reason,
+            "created_at": _iso(stored.created_at),
+            "updated_at": _iso(stored.updated_at),
+            "result": results.get(returns)
+            if isinstance(returns, str) and stored.status is Status.COMPLETED
+            else None,
+            "results": results,
+            "error": None
+            if error is None
+            else {
+                "step": error["step"],
+                "type": error["type"],
+                "message": error["message"],
+                "traceback": error.get("traceback"),
+                "rollback_failures": [
+                    {"step": f["step"], "kind": f["kind"], "message": f["message"]}
+                    for f in error.get("rollback_failures", ())
+                ],
+            },
+            "interrupts": [
+                {
+                    "step": path,
+                    "correlation_id": entry["cid"],
+                    "request": entry["request"],
+                    # Declared in the class: unknown from stored data alone.
+                    "schema": None,
+                    "deadline": _iso(entry["deadline"]),
+                    "attempts_left": entry["attempts_left"],
+                }
+                for path, entry in _pending(stored).items()
+            ],
+        }
+    except (KeyError, TypeError) as exc:
+        raise StorageError(
+            f"the stored body cannot be read: {type(exc).__name__}: {exc}",
+            reactor=stored.reactor,
+            execution_id=stored.id,
+        ) from exc
 
 
 def _configure_logging(as_json: bool) -> None:
@@ -455,8 +760,8 @@ def _execution_document(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _print_execution(execution: Execution, as_json: bool) -> None:
-    document = _execution_document(execution)
+def _print_document(document: dict[str, Any], as_json: bool) -> None:
+    """Print an execution document (``_execution_document`` or ``_stored_document``)."""
     if as_json:
         _print_json(document)
         return
@@ -466,13 +771,16 @@ def _print_execution(execution: Execution, as_json: bool) -> None:
         for key in ("reason", "created_at", "updated_at")
         if document[key] is not None
     ]
-    if execution.status is Status.COMPLETED:
+    if document["status"] == Status.COMPLETED.value:
         lines.append(f"result: {_text(document['result'])}")
-    error = execution.error
+    error = document["error"]
     if error is not None:
-        where = f" at {error.step}" if error.step else ""
-        lines.append(f"error: {error.type}{where}: {error.message}")
-        lines += [f"  {f.kind} of {f.step} failed: {f.message}" for f in error.rollback_failures]
+        where = f" at {error['step']}" if error["step"] else ""
+        lines.append(f"error: {error['type']}{where}: {error['message']}")
+        lines += [
+            f"  {f['kind']} of {f['step']} failed: {f['message']}"
+            for f in error["rollback_failures"]
+        ]
     if document["results"]:
         lines.append("results:")
         lines += [f"  {path}: {_text(tree)}" for path, tree in document["results"].items()]
@@ -489,5 +797,5 @@ def _print_execution(execution: Execution, as_json: bool) -> None:
     print("\n".join(lines))
 
 
-def _print_json(document: Any) -> None:
-    print(json.dumps(document, ensure_ascii=False, indent=2))
+def _print_json(document: Any, *, file: TextIO | None = None) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2), file=file)

@@ -16,8 +16,12 @@ appear in its message::
     ├── AlreadyResumed           the interrupt was resumed by someone else first
     ├── CorrelationConflict      a correlation id is already held by a live execution
     ├── InterruptTimeout         an interrupt's deadline passed (recorded as the failure)
+    ├── ExecutionFailed          raise_for_status() of an execution that failed
     ├── SerializationError       a value cannot be encoded as JSON, or is too large
     └── StorageError             the storage backend failed or refused a write
+
+    UserWarning
+    └── ReactorWarning           a setup that works now but will hurt later (see its doc)
 """
 
 from __future__ import annotations
@@ -25,22 +29,63 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 __all__ = [
     "AlreadyResumed",
     "AmbiguousStep",
     "CorrelationConflict",
     "DefinitionChanged",
     "DefinitionError",
+    "ExecutionFailed",
     "ExecutionNotFound",
+    "FailureInfo",
     "InputInvalid",
     "InterruptTimeout",
     "NotPaused",
     "NotPending",
     "PayloadInvalid",
     "ReactorError",
+    "ReactorWarning",
+    "RollbackFailure",
     "SerializationError",
     "StorageError",
 ]
+
+
+@attrs.frozen
+class RollbackFailure:
+    """A ``compensate`` or ``undo`` that raised during rollback (the rollback went on).
+
+    Attributes:
+        step: Path of the step whose hook failed.
+        kind: ``"compensate"`` or ``"undo"``.
+        message: ``"ExceptionType: message"`` of what it raised.
+    """
+
+    step: str
+    kind: str
+    message: str
+
+
+@attrs.frozen
+class FailureInfo:
+    """Why an execution failed.
+
+    Attributes:
+        step: Path of the step that failed (``"payment.charge"`` inside a child), or
+            ``None`` when the failure is not a step's (e.g. an undo request's rollback).
+        message: The exception's message.
+        type: The exception's class name, e.g. ``"ValueError"`` or ``"InterruptTimeout"``.
+        traceback: The formatted traceback, when there is one.
+        rollback_failures: Hooks that failed while rolling back.
+    """
+
+    step: str | None
+    message: str
+    type: str
+    traceback: str | None = None
+    rollback_failures: list[RollbackFailure] = attrs.Factory(list)
 
 
 class ReactorError(Exception):
@@ -198,9 +243,50 @@ class InterruptTimeout(ReactorError):
     """An interrupt was not resumed before its deadline."""
 
 
+class ExecutionFailed(ReactorError):
+    """Raised by :meth:`Execution.raise_for_status() <reactor.Execution.raise_for_status>`
+    for an execution whose status is ``FAILED``.
+
+    The step's exception itself is not kept (the failure may have been stored by another
+    process); its formatted traceback, when there is one, is attached as the cause so
+    that it is printed with this error.
+
+    Attributes:
+        failure: Why the execution failed: the step, the exception's type and message,
+            its traceback and the rollback hooks that failed.
+    """
+
+    def __init__(self, message: str, *, failure: FailureInfo, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.failure = failure
+
+
+class _StepTraceback(Exception):
+    """The stored traceback of a failed step, attached as the cause of
+    :class:`ExecutionFailed` so that it is printed with it (not raised on its own)."""
+
+    def __init__(self, traceback: str) -> None:
+        super().__init__(traceback)
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return "\n" + self.traceback.rstrip()
+
+
 class SerializationError(ReactorError):
     """A value cannot be encoded as JSON, cannot be decoded, or exceeds the size limit."""
 
 
 class StorageError(ReactorError):
     """The storage backend failed or refused an operation."""
+
+
+class ReactorWarning(UserWarning):
+    """A setup that works now but will get in the way later.
+
+    Emitted (through :mod:`warnings`) when a reactor defined in a script run as
+    ``__main__`` without an explicit ``name`` starts an execution on durable storage:
+    the execution records the name ``__main__.X``, which no other process (a worker, the
+    CLI's ``resume`` and ``undo``) can import. Silence it by setting ``name = "..."`` on
+    the class.
+    """

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from ._config import settings
+from ._config import configure, get_config
 from .storage import MemoryStorage
 
 __all__ = ["FakeClock", "memory_storage", "reactor_clock", "reactor_events"]
@@ -53,13 +53,13 @@ class FakeClock:
 
 @contextlib.contextmanager
 def _setting(name: str, value: Any) -> Iterator[None]:
-    """Give ``settings.<name>`` the value ``value`` for the block, then restore it."""
-    saved = getattr(settings, name)
-    setattr(settings, name, value)
+    """Configure option ``name`` as ``value`` for the block, then restore it."""
+    saved = getattr(get_config(), name)
+    configure(**{name: value})
     try:
         yield
     finally:
-        setattr(settings, name, saved)
+        configure(**{name: saved})
 
 
 @pytest.fixture
@@ -82,6 +82,6 @@ def reactor_clock() -> Iterator[FakeClock]:
 def reactor_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Collects ``(event, fields)`` of every transition event during the test."""
     events: list[tuple[str, dict[str, Any]]] = []
-    hook = (*settings.middleware, lambda event, fields: events.append((event, fields)))
+    hook = (*get_config().middleware, lambda event, fields: events.append((event, fields)))
     with _setting("middleware", hook):
         yield events

@@ -28,10 +28,10 @@ from collections.abc import Set as AbstractSet
 import structlog
 
 from ._actions import expire_overdue, recover
-from ._config import settings, storage_for
-from ._execution import Execution
+from ._config import get_config, storage_for
 from ._executor import suspend_all
-from ._reactor import Reactor, resolve
+from ._reactor import Reactor, registered
+from ._records import Execution
 from ._status import Status
 from .errors import ExecutionNotFound, ReactorError
 from .storage import Storage, StoredExecution
@@ -67,10 +67,20 @@ class Worker:
         poll_interval: Seconds between polls when there is nothing to do; an active
             timeout fires at most about this long after its deadline.
         batch: Ids read from a schedule at once; the worker hands them out as slots free.
+        grace: On stop, the most seconds :meth:`run` waits for the steps in flight;
+            ``None`` (the default) waits for them however long they take. Actions still
+            in progress then are listed in :attr:`abandoned` and left running.
+
+    Attributes:
+        abandoned: Ids of the executions whose actions were still in progress when
+            :meth:`run` returned after its ``grace`` period (empty otherwise). Their
+            steps should be stopped with the process (``reactor worker`` exits at once);
+            their leases then run out and a worker recovers them from their last
+            checkpoint.
 
     Raises:
-        ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` is
-            negative.
+        ValueError: ``concurrency`` or ``batch`` is below 1, or ``poll_interval`` or
+            ``grace`` is negative.
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class Worker:
         concurrency: int = 4,
         poll_interval: float = 0.2,
         batch: int = 100,
+        grace: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
@@ -87,10 +98,14 @@ class Worker:
             raise ValueError(f"batch must be at least 1, not {batch!r}")
         if poll_interval < 0:
             raise ValueError(f"poll_interval cannot be negative, not {poll_interval!r}")
+        if grace is not None and not grace >= 0:
+            raise ValueError(f"grace cannot be negative, not {grace!r}")
         self._storage = storage
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.batch = batch
+        self.grace = grace
+        self.abandoned: list[str] = []
         self._in_hand: dict[str, asyncio.Task[bool]] = {}
         # id -> (monotonic time before which it is left alone, delay used)
         self._backoff: dict[str, tuple[float, float]] = {}
@@ -143,8 +158,9 @@ class Worker:
         On stop it takes no more work, asks the runs of its own actions to stop after
         their steps in flight (:func:`reactor._executor.suspend_all`: they checkpoint with
         an expired lease, so another worker continues them at once), waits for its
-        actions to end, and returns. A storage error while polling is logged and the
-        poll retried after ``poll_interval``.
+        actions to end -- at most ``grace`` seconds, after which it lists the rest in
+        :attr:`abandoned` -- and returns. A storage error while polling is logged and
+        the poll retried after ``poll_interval``.
 
         Args:
             stop: Set it to make the worker stop.
@@ -179,9 +195,17 @@ class Worker:
             stopping.cancel()
             # Only this worker's runs: another worker may share the process.
             suspended = suspend_all(self._in_hand)
-            in_hand = list(self._in_hand.values())
+            in_hand = dict(self._in_hand)
             _log.info("reactor.worker.stopping", in_hand=len(in_hand), suspended=suspended)
-            await asyncio.gather(*in_hand, return_exceptions=True)
+            late: AbstractSet[asyncio.Task[bool]] = set()
+            if in_hand:
+                # _act never raises, so there is no exception to collect.
+                _, late = await asyncio.wait(in_hand.values(), timeout=self.grace)
+            self.abandoned = [key for key, task in in_hand.items() if task in late]
+            if self.abandoned:
+                _log.warning(
+                    "reactor.worker.abandoned", grace=self.grace, execution_ids=self.abandoned
+                )
             _log.info("reactor.worker.stopped")
 
     # ---------------------------------------------------------------- internals
@@ -222,7 +246,7 @@ class Worker:
     async def _read(self, job: _Job, blocked: AbstractSet[str], limit: int) -> list[str]:
         """Some ids from the schedule of ``job``, chosen at random among ``limit``."""
         if job is _Job.TIMEOUT:
-            ids = await self.storage.due(settings.clock(), limit=limit)
+            ids = await self.storage.due(get_config().clock(), limit=limit)
         else:
             ids = await self.storage.expired_leases(limit=limit)
         fresh = [execution_id for execution_id in dict.fromkeys(ids) if execution_id not in blocked]
@@ -250,16 +274,21 @@ class Worker:
                 # Read a while ago, and another worker got there first.
                 return False
             try:
-                cls = resolve(stored.reactor)
+                cls = registered(stored.reactor)
             except ExecutionNotFound as exc:
                 self._back_off(execution_id)
                 _log.warning("reactor.worker.reactor_unknown", **fields, error=exc.detail)
                 return False
             outcome: Execution | None
             if job is _Job.TIMEOUT:
-                outcome = await expire_overdue(cls, execution_id, strategies=("active",))
+                outcome = await expire_overdue(
+                    cls.__reactor_plan__,
+                    storage_for(cls),
+                    execution_id,
+                    strategies=("active",),
+                )
             else:
-                outcome = await recover(cls, execution_id)
+                outcome = await recover(cls.__reactor_plan__, storage_for(cls), execution_id)
         except ReactorError as exc:
             self._back_off(execution_id)
             _log.error("reactor.worker.action_failed", **fields, error=str(exc))
@@ -285,7 +314,7 @@ class Worker:
 def _needs(job: _Job, stored: StoredExecution) -> bool:
     """Whether ``stored`` is still in the state ``job`` acts on (cheap, before the
     executor's own exactly-once check)."""
-    now = settings.clock()
+    now = get_config().clock()
     if job is _Job.TIMEOUT:
         return (
             stored.status is Status.PAUSED

@@ -16,6 +16,11 @@
 ``async def`` tests are supported without pytest-asyncio: each runs on a fresh event
 loop, and the storages it received are closed on that loop afterwards (RedisStorage
 keeps one client per loop, which must be closed on the loop it ran on).
+
+Markers are applied here, so ``pytest -m "not redis"`` runs on a machine without
+redis-server: ``redis`` on every test that uses ``redis_server`` (directly or through
+``redis_url``, ``shared``, ...) or the ``redis`` parameter of ``storage`` or
+``reactor_backend``. ``slow`` is set by hand on tests that take a second or more.
 """
 
 from __future__ import annotations
@@ -30,11 +35,25 @@ from typing import Any
 import pytest
 import redis
 
-from reactor._config import settings
+from reactor import configure, get_config
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
 from faults import Calls, Proxy, RedisServer
+
+# Parametrized fixtures whose "redis" parameter looks the server up at run time (so it
+# is not in the test's fixture closure).
+_REDIS_PARAMETRIZED = ("storage", "reactor_backend")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        chosen = params.params if params is not None else {}
+        if "redis_server" in getattr(item, "fixturenames", ()) or any(
+            chosen.get(name) == "redis" for name in _REDIS_PARAMETRIZED
+        ):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -107,12 +126,12 @@ def storage(request: pytest.FixtureRequest, storage_options: dict[str, Any]) -> 
 @contextlib.contextmanager
 def reactor_using(storage: Storage) -> Iterator[Storage]:
     """Make ``storage`` the default of every reactor for the duration of the block."""
-    saved = settings.storage
-    settings.storage = storage
+    saved = get_config().storage
+    configure(storage=storage)
     try:
         yield storage
     finally:
-        settings.storage = saved
+        configure(storage=saved)
         run_sync(storage.aclose())
 
 

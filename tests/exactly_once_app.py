@@ -10,13 +10,12 @@ from typing import Any
 
 import redis
 
-from reactor import Context, Reactor, interrupt, step
-from reactor._config import settings
+from reactor import Context, Reactor, get_config, interrupt, step
 from reactor.storage import RedisStorage
 
 
 def count(context: Context) -> None:
-    storage = settings.storage
+    storage = get_config().storage
     assert isinstance(storage, RedisStorage) and isinstance(storage._url, str)
     with redis.Redis.from_url(storage._url) as client:
         client.incr(f"ran:{context.execution_id}:{context.step}")

@@ -261,3 +261,11 @@ def test_a_valid_reactor_is_accepted_and_registered() -> None:
 
     assert registry[Fine.name] is Fine
     assert Fine.name == f"{__name__}.test_a_valid_reactor_is_accepted_and_registered.<locals>.Fine"
+
+
+@pytest.mark.parametrize("name", ["run", "name", "version", "find", "cancel", "mermaid"])
+def test_a_step_or_input_may_not_shadow_the_reactor_api(name: str) -> None:
+    with pytest.raises(DefinitionError, match=f"shadows Reactor.{name}"):
+        type(name.title(), (Reactor,), {name: step(lambda self: 1)})
+    with pytest.raises(DefinitionError, match=f"shadows Reactor.{name}"):
+        type(name.title(), (Reactor,), {name: Input()})

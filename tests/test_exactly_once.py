@@ -60,6 +60,7 @@ def processes(redis_url: str, redis_reactor: object) -> Iterator[tuple[Any, list
         assert worker.exitcode == 0
 
 
+@pytest.mark.slow
 def test_one_of_eight_concurrent_resumers_wins_and_downstream_runs_once(
     redis_url: str, processes: tuple[Any, list[Any], Any]
 ) -> None:

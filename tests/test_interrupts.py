@@ -29,11 +29,12 @@ from reactor import (
     Skip,
     Status,
     StorageError,
+    configure,
+    get_config,
     interrupt,
     schemas,
     step,
 )
-from reactor._config import settings
 from reactor._sync import run_sync
 from reactor.testing import FakeClock
 
@@ -281,8 +282,9 @@ def in_thread(fn: Any, *args: Any) -> Any:
             return fn(args[0], args[1], step=args[2])
         return fn(*args)
     finally:
-        assert settings.storage is not None
-        run_sync(settings.storage.aclose())
+        storage = get_config().storage
+        assert storage is not None
+        run_sync(storage.aclose())
 
 
 class Parallel(Reactor):
@@ -454,8 +456,10 @@ def test_unencodable_result_fails_its_step_naming_step_and_type() -> None:
     assert CALLS == ["undo a"]
 
 
-def test_configured_max_payload_bytes_applies(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(settings, "max_payload_bytes", 64)
+def test_configured_max_payload_bytes_applies(request: pytest.FixtureRequest) -> None:
+    saved = get_config().max_payload_bytes
+    configure(max_payload_bytes=64)
+    request.addfinalizer(lambda: configure(max_payload_bytes=saved))
     ex = Webhook.run(job="small")
     with pytest.raises(SerializationError, match="limit of 64 bytes"):
         Webhook.resume(ex.id, {"ok": "x" * 100})
@@ -467,7 +471,7 @@ def test_configured_max_payload_bytes_applies(monkeypatch: pytest.MonkeyPatch) -
 def test_oversized_payload_is_refused_before_any_change() -> None:
     ex = Webhook.run(job="big")
     with pytest.raises(SerializationError, match=r"too large|exceeds|bytes"):
-        Webhook.resume(ex.id, {"ok": "x" * (settings.max_payload_bytes + 1)})
+        Webhook.resume(ex.id, {"ok": "x" * (get_config().max_payload_bytes + 1)})
     assert Webhook.find(ex.id).paused
 
 

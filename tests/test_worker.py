@@ -102,6 +102,7 @@ class ThreadedWorker:
             raise self._failure
 
 
+@pytest.mark.slow
 def test_active_timeouts_fire_once_within_two_seconds_with_two_workers(
     shared: Storage, worker_logs: list[MutableMapping[str, Any]]
 ) -> None:
@@ -187,6 +188,7 @@ def test_two_workers_fire_200_due_timeouts_exactly_once(
         assert runs(execution_id, "book") == 1
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_recovered_from_its_checkpoint(shared: Storage) -> None:
     script = (
         "import reactor, apps.recovery\n"
@@ -270,8 +272,10 @@ class WorkerProcess:
     """``python -m reactor worker`` in a subprocess, its stderr read line by line."""
 
     def __init__(self, url: str) -> None:
+        # --app: the worker imports no module named by stored data (DESIGN §9).
+        command = [sys.executable, "-m", "reactor", "--app", "apps.recovery", "worker"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker", "--poll-interval", "0.1"],
+            [*command, "--poll-interval", "0.1"],
             env=subprocess_env(url),
             stderr=subprocess.PIPE,
             text=True,
@@ -334,6 +338,7 @@ async def _suspended_naps(execution_id: str, storage: Storage) -> None:
         await storage.aclose()
 
 
+@pytest.mark.slow
 def test_the_worker_command_checkpoints_the_step_in_flight_on_sigterm(
     shared: Storage,
 ) -> None:

@@ -1,7 +1,16 @@
-"""Where executions are kept: :class:`MemoryStorage` and :class:`RedisStorage`."""
+"""Where executions are kept: :class:`MemoryStorage` and :class:`RedisStorage`, and the
+interface (:class:`Storage`) with the errors a third-party store raises."""
 
-from ._base import Storage, StoredExecution
+from ._base import CorrelationTaken, EarlyPayloadWaiting, Storage, StoredExecution, WriteConflict
 from .memory import MemoryStorage
 from .redis import RedisStorage
 
-__all__ = ["MemoryStorage", "RedisStorage", "Storage", "StoredExecution"]
+__all__ = [
+    "CorrelationTaken",
+    "EarlyPayloadWaiting",
+    "MemoryStorage",
+    "RedisStorage",
+    "Storage",
+    "StoredExecution",
+    "WriteConflict",
+]

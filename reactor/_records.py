@@ -4,51 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._status import Status
+from .errors import ExecutionFailed, FailureInfo, _StepTraceback
 
-if TYPE_CHECKING:
-    from ._reactor import Reactor
-
-__all__ = ["Context", "Execution", "FailureInfo", "PendingInterrupt", "RollbackFailure"]
-
-
-@attrs.frozen
-class RollbackFailure:
-    """A ``compensate`` or ``undo`` that raised during rollback (the rollback went on).
-
-    Attributes:
-        step: Path of the step whose hook failed.
-        kind: ``"compensate"`` or ``"undo"``.
-        message: ``"ExceptionType: message"`` of what it raised.
-    """
-
-    step: str
-    kind: str
-    message: str
-
-
-@attrs.frozen
-class FailureInfo:
-    """Why an execution failed.
-
-    Attributes:
-        step: Path of the step that failed (``"payment.charge"`` inside a child), or
-            ``None`` when the failure is not a step's (e.g. an undo request's rollback).
-        message: The exception's message.
-        type: The exception's class name, e.g. ``"ValueError"`` or ``"InterruptTimeout"``.
-        traceback: The formatted traceback, when there is one.
-        rollback_failures: Hooks that failed while rolling back.
-    """
-
-    step: str | None
-    message: str
-    type: str
-    traceback: str | None = None
-    rollback_failures: list[RollbackFailure] = attrs.Factory(list)
+__all__ = ["Context", "Execution", "PendingInterrupt"]
 
 
 @attrs.frozen
@@ -85,12 +48,16 @@ class Context:
         idempotency_key: ``f"{execution_id}:{step}"``: stable across retries, resumes and
             crash recovery, for the external APIs a step calls.
         reactor: Name of the root reactor.
+        fence: A number that grows each time another process takes the execution over
+            (after a crash, a lost lease): pass it with external writes a step makes so
+            that the external system can refuse those of an owner that lost the lease.
     """
 
     execution_id: str
     step: str
     attempt: int
     reactor: str
+    fence: int = 1
 
     @property
     def idempotency_key(self) -> str:
@@ -121,7 +88,7 @@ class Execution:
     """
 
     id: str
-    reactor: type[Reactor]
+    reactor: type[Any]
     status: Status
     result: Any = None
     results: Mapping[str, Any] = attrs.Factory(dict)
@@ -157,6 +124,39 @@ class Execution:
         """Whether a step returned ``Halt``."""
         return self.status is Status.HALTED
 
+    def raise_for_status(self) -> Execution:
+        """Raise :class:`~reactor.errors.ExecutionFailed` if the execution failed.
+
+        Only ``FAILED`` raises: a paused, running, completed, halted or cancelled
+        execution is returned unchanged, so the call chains
+        (``ex = Checkout.run(...).raise_for_status()``). Halting and cancelling are
+        outcomes someone chose; check :attr:`halted` or :attr:`cancelled` for them.
+
+        Returns:
+            This execution.
+
+        Raises:
+            ExecutionFailed: the status is ``FAILED``; it carries :attr:`error` as
+                ``failure``, and the step's traceback (when stored) as its cause.
+        """
+        if self.status is not Status.FAILED:
+            return self
+        failure = self.error or FailureInfo(step=None, message="no failure recorded", type="")
+        what = f"{failure.type}: {failure.message}" if failure.type else failure.message
+        message = f"the execution failed: {what}"
+        if failure.rollback_failures:
+            message += f" ({len(failure.rollback_failures)} rollback hook(s) failed too)"
+        error = ExecutionFailed(
+            message,
+            failure=failure,
+            reactor=self.reactor.name,
+            execution_id=self.id,
+            step=failure.step,
+        )
+        if failure.traceback:
+            raise error from _StepTraceback(failure.traceback)
+        raise error
+
     def resume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Flexible resume: an invalid payload returns the still-paused execution with
         :attr:`validation_errors` set, counting no attempt.
@@ -164,15 +164,14 @@ class Execution:
         Otherwise as :meth:`Reactor.resume`: raises ``NotPaused``, ``NotPending``,
         ``AmbiguousStep``, ``AlreadyResumed``.
         """
-        from ._sync import run_sync
-
-        return run_sync(self.aresume(payload, step=step))
+        # The record only holds data: the reactor class carries the behaviour.
+        result: Execution = self.reactor.resume_flexibly(self.id, payload, step=step)
+        return result
 
     async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Async twin of :meth:`resume`."""
-        from ._actions import resume
-
-        return await resume(self.reactor, self.id, payload, step=step, strict=False)
+        result: Execution = await self.reactor.aresume_flexibly(self.id, payload, step=step)
+        return result
 
     def __repr__(self) -> str:
         return f"<Execution {self.reactor.__qualname__} {self.id} {self.status.value}>"

@@ -1,0 +1,140 @@
+"""Calling user code: binding parameters by name, and calling sync or async bodies inline
+or off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import operator
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from . import _codec
+from ._frame import Frame
+from ._plan import Binding, Call
+from ._records import Context
+
+__all__ = ["INLINE_ALLOWED", "ArgumentError", "Binder", "call_now", "call_off_loop"]
+
+INLINE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "reactor_inline_allowed", default=False
+)
+"""Set by the sync facade while it drives a run on its private loop: sync steps may then be
+called inline (on a user's loop they would block everything else)."""
+
+# Sync steps leave the event loop on their own pool so a map of blocking elements is not
+# throttled by the loop's small default executor.
+_step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="reactor-step")
+
+
+class ArgumentError(Exception):
+    """An argument could not be resolved: not retried, not compensated."""
+
+
+def _dig(value: Any, path: Sequence[str | int]) -> Any:
+    for key in path:
+        try:
+            if isinstance(value, Mapping):
+                value = value[key]
+            elif isinstance(key, int) and isinstance(value, Sequence):
+                value = operator.getitem(value, key)
+            else:
+                value = getattr(value, str(key))
+        except (KeyError, IndexError, AttributeError, TypeError) as exc:
+            raise ArgumentError(f"cannot follow {key!r} in {type(value).__name__}") from exc
+    return value
+
+
+class Binder:
+    """Gives the parameters of user callables their values within one execution."""
+
+    __slots__ = ("execution_id", "fence", "reactor", "results")
+
+    def __init__(self, execution_id: str, reactor: str, results: dict[str, Any]) -> None:
+        self.execution_id = execution_id
+        self.reactor = reactor
+        self.results = results
+        #: The owner's fence (see :attr:`reactor.Context.fence`).
+        self.fence = 1
+
+    def bind(
+        self,
+        frame: Frame,
+        call: Call,
+        path: str,
+        *,
+        attempt: int = 1,
+        own: Any = None,
+        error: BaseException | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments for ``call`` run as the node at ``path``.
+
+        Raises:
+            ArgumentError: a value cannot be dug out or converted.
+        """
+        kwargs: dict[str, Any] = {}
+        for b in call.bindings:
+            kwargs[b.param] = self.argument(frame, b, path, attempt=attempt, own=own, error=error)
+        return kwargs
+
+    def argument(
+        self,
+        frame: Frame,
+        b: Binding,
+        path: str,
+        *,
+        attempt: int = 1,
+        own: Any = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """The value of one binding (see :meth:`bind`)."""
+        kind = b.kind
+        if kind == "result":
+            v = self.results[frame.prefix + b.name]
+        elif kind == "input":
+            v = frame.inputs[b.name]
+        elif kind == "value":
+            v = b.constant
+        elif kind == "context":
+            v = Context(self.execution_id, path, attempt, self.reactor, self.fence)
+        elif kind == "own_result":
+            v = own
+        else:
+            v = error
+        if b.path:
+            try:
+                v = _dig(v, b.path)
+            except ArgumentError as exc:
+                raise ArgumentError(
+                    f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})"
+                ) from exc
+        if b.hint is not None:
+            try:
+                v = _codec.structure(v, b.hint)
+            except Exception as exc:
+                raise ArgumentError(
+                    f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}"
+                ) from exc
+        return v
+
+
+def call_now(call: Call, instance: Any, kwargs: dict[str, Any]) -> Any:
+    """Call a sync ``call`` on the current thread."""
+    return call.fn(instance, **kwargs) if call.method else call.fn(**kwargs)
+
+
+async def call_off_loop(
+    call: Call, instance: Any, kwargs: dict[str, Any], timeout: float | None
+) -> Any:
+    """Await an async ``call``, or run a sync one on a step thread; bounded by ``timeout``."""
+    fn = partial(call.fn, instance) if call.method else call.fn
+    if call.is_async:
+        if timeout is None:
+            return await fn(**kwargs)
+        return await asyncio.wait_for(fn(**kwargs), timeout)
+    future = asyncio.get_running_loop().run_in_executor(_step_threads, partial(fn, **kwargs))
+    if timeout is None:
+        return await future
+    return await asyncio.wait_for(future, timeout)
