@@ -218,10 +218,7 @@ class Storage(abc.ABC):
         The ``lease_expires`` of ``record`` is ignored: a running execution written with
         ``lease_seconds`` holds a lease until the store's clock reads its current time
         plus ``lease_seconds`` (``0`` or less: expired at once, for any worker to take
-        over); without ``lease_seconds``, or not running, it holds none. A ``takeover``
-        write also requires that the stored execution is not running under a lease
-        still live by the store's clock: a worker taking over from a lost owner cannot
-        oust one that renewed its lease (:meth:`touch` keeps the version) meanwhile.
+        over); without ``lease_seconds``, or not running, it holds none.
 
         A write whose stored version is already ``expected_version + 1`` with the same
         ``token`` was applied by an earlier send of this call: it succeeds again and
@@ -233,11 +230,21 @@ class Storage(abc.ABC):
             lease_seconds: Length of the lease, for a running execution.
             token: Names this write; by default a fresh one. Pass the token of an
                 earlier call to send that same write again.
+<<<<<<< HEAD
             takeover: Write only over an expired (or no) lease.
 
         Raises:
             WriteConflict: the stored version differs, or a ``takeover`` met a live
                 lease; nothing was written.
+=======
+            takeover: Taking over a running execution whose owner went silent: refused
+                while its lease has not run out by the store's clock (renewals keep the
+                version, so the compare-and-set alone cannot tell a renewed lease).
+
+        Raises:
+            WriteConflict: the stored version differs, or a takeover found the lease
+                still held; nothing was written.
+>>>>>>> storage
             CorrelationTaken: a newly listed correlation id is held by another live
                 execution of the same reactor; nothing was written.
             EarlyPayloadWaiting: an early payload is stored for a newly listed correlation
