@@ -216,17 +216,24 @@ class Reactor(metaclass=ReactorMeta):
     # --------------------------------------------------------------- resume
 
     @classmethod
-    def resume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
-        """Strict resume of a pending interrupt; the run continues in this process.
+    def resume(
+        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
+    ) -> Execution:
+        """Resume a pending interrupt; the run continues in this process.
 
         Args:
             execution_id: The execution.
             payload: The interrupt's result, checked against its schema first.
             step: The interrupt's path; may be left out when exactly one is pending.
+            strict: ``True`` (default): an invalid payload uses one attempt and raises
+                ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
+                does): an invalid payload returns the still-paused execution with
+                ``validation_errors`` set, counting no attempt.
 
         Raises:
-            PayloadInvalid: the payload fails the schema; one attempt is used, and the
-                last one cancels the execution (undoing its steps) -- ``attempts_left``.
+            PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
+                and the last one cancels the execution (undoing its steps) --
+                ``attempts_left``.
             ExecutionNotFound: no execution of this reactor has that id.
             NotPaused: the execution is not paused.
             NotPending: ``step`` is not a pending interrupt.
@@ -234,15 +241,20 @@ class Reactor(metaclass=ReactorMeta):
             AlreadyResumed: another resume of the interrupt was accepted first.
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
         """
-        return run_sync(cls.aresume(execution_id, payload, step=step))
+        return run_sync(cls.aresume(execution_id, payload, step=step, strict=strict))
 
     @classmethod
     async def aresume(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
+        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
     ) -> Execution:
         """Async twin of :meth:`resume`."""
         return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=True
+            cls.__reactor_plan__,
+            storage_for(cls),
+            execution_id,
+            payload,
+            step=step,
+            strict=strict,
         )
 
     @classmethod
@@ -331,24 +343,6 @@ class Reactor(metaclass=ReactorMeta):
     async def aundo(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`undo`."""
         return await _actions.undo(cls.__reactor_plan__, storage_for(cls), execution_id)
-
-    @classmethod
-    def resume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
-        returns the still-paused execution with ``validation_errors`` set, counting no
-        attempt; otherwise as :meth:`resume`."""
-        return run_sync(cls.aresume_flexibly(execution_id, payload, step=step))
-
-    @classmethod
-    async def aresume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Async twin of :meth:`resume_flexibly`."""
-        return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=False
-        )
 
     # ----------------------------------------------------------------- graph
 
