@@ -235,10 +235,11 @@ class Reactor(metaclass=ReactorMeta):
         payload: Any,
         *,
         step: str | None = None,
+        strict: bool = True,
         update: Mapping[str, Any] | None = None,
         principal: str | None = None,
     ) -> Execution:
-        """Strict resume of a pending interrupt; the run continues in this process.
+        """Resume a pending interrupt; the run continues in this process.
 
         Breakpoints (``step="before:charge"``) and operator pauses (``step="suspended"``)
         are resumed the same way; their payload is ignored.
@@ -247,14 +248,19 @@ class Reactor(metaclass=ReactorMeta):
             execution_id: The execution.
             payload: The interrupt's result, checked against its schema first.
             step: The interrupt's path; may be left out when exactly one is pending.
+            strict: ``True`` (default): an invalid payload uses one attempt and raises
+                ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
+                does): an invalid payload returns the still-paused execution with
+                ``validation_errors`` set, counting no attempt.
             update: ``{step_path: new_result}``: replace the recorded results of
                 completed steps before continuing (each checked against the step's
                 ``output_schema``; recorded in the trace).
             principal: Who resumes, recorded in the trace.
 
         Raises:
-            PayloadInvalid: the payload fails the schema; one attempt is used, and the
-                last one cancels the execution (undoing its steps) -- ``attempts_left``.
+            PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
+                and the last one cancels the execution (undoing its steps) --
+                ``attempts_left``.
             ExecutionNotFound: no execution of this reactor has that id.
             NotPaused: the execution is not paused.
             NotPending: ``step`` is not a pending interrupt.
@@ -265,7 +271,14 @@ class Reactor(metaclass=ReactorMeta):
             ReactorError: an ``update`` names a step that has not completed.
         """
         return run_sync(
-            cls.aresume(execution_id, payload, step=step, update=update, principal=principal)
+            cls.aresume(
+                execution_id,
+                payload,
+                step=step,
+                strict=strict,
+                update=update,
+                principal=principal,
+            )
         )
 
     @classmethod
@@ -275,6 +288,7 @@ class Reactor(metaclass=ReactorMeta):
         payload: Any,
         *,
         step: str | None = None,
+        strict: bool = True,
         update: Mapping[str, Any] | None = None,
         principal: str | None = None,
     ) -> Execution:
@@ -285,7 +299,7 @@ class Reactor(metaclass=ReactorMeta):
             execution_id,
             payload,
             step=step,
-            strict=True,
+            strict=strict,
             update=update,
             principal=principal,
         )
@@ -423,47 +437,6 @@ class Reactor(metaclass=ReactorMeta):
         """Async twin of :meth:`suspend`."""
         return await _actions.suspend(
             cls.__reactor_plan__, storage_for(cls), execution_id, reason, principal=principal
-        )
-
-    @classmethod
-    def resume_flexibly(
-        cls,
-        execution_id: str,
-        payload: Any,
-        *,
-        step: str | None = None,
-        update: Mapping[str, Any] | None = None,
-        principal: str | None = None,
-    ) -> Execution:
-        """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
-        returns the still-paused execution with ``validation_errors`` set, counting no
-        attempt; otherwise as :meth:`resume`."""
-        return run_sync(
-            cls.aresume_flexibly(
-                execution_id, payload, step=step, update=update, principal=principal
-            )
-        )
-
-    @classmethod
-    async def aresume_flexibly(
-        cls,
-        execution_id: str,
-        payload: Any,
-        *,
-        step: str | None = None,
-        update: Mapping[str, Any] | None = None,
-        principal: str | None = None,
-    ) -> Execution:
-        """Async twin of :meth:`resume_flexibly`."""
-        return await _actions.resume(
-            cls.__reactor_plan__,
-            storage_for(cls),
-            execution_id,
-            payload,
-            step=step,
-            strict=False,
-            update=update,
-            principal=principal,
         )
 
     # ----------------------------------------------------------------- graph

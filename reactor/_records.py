@@ -211,8 +211,8 @@ class Execution:
         raises ``NotPaused``, ``NotPending``, ``AmbiguousStep``, ``AlreadyResumed``.
         """
         # The record only holds data: the reactor class carries the behaviour.
-        result: Execution = self.reactor.resume_flexibly(
-            self.id, payload, step=step, update=update, principal=principal
+        result: Execution = self.reactor.resume(
+            self.id, payload, step=step, strict=False, update=update, principal=principal
         )
         return result
 
@@ -225,8 +225,8 @@ class Execution:
         principal: str | None = None,
     ) -> Execution:
         """Async twin of :meth:`resume`."""
-        result: Execution = await self.reactor.aresume_flexibly(
-            self.id, payload, step=step, update=update, principal=principal
+        result: Execution = await self.reactor.aresume(
+            self.id, payload, step=step, strict=False, update=update, principal=principal
         )
         return result
 

@@ -177,6 +177,10 @@ class Flaky(Reactor):
             raise ConnectionError(f"attempt {attempt} refused")
         return f"confirmed on attempt {attempt}"
 
+    @confirm.compensate
+    def confirm_failed(self) -> None:
+        CALLS.append("compensate confirm")
+
 
 class Trip(Reactor):
     name = "dsl.Trip"

@@ -208,7 +208,15 @@ def test_an_edit_failing_its_output_schema_is_refused_and_nothing_changes(
 def test_compose_retry_undoes_the_first_attempt_before_the_second() -> None:
     ex = app.Trip.run(fail_times=1).raise_for_status()
     assert ex.result == "confirmed on attempt 2"
-    assert app.CALLS == ["plan", "book", "confirm", "undo book", "book", "confirm"]
+    assert app.CALLS == [
+        "plan",
+        "book",
+        "confirm",
+        "compensate confirm",
+        "undo book",
+        "book",
+        "confirm",
+    ]
     assert ("step.retried", "booking") in _events(ex.trace)
 
 
@@ -216,7 +224,7 @@ def test_compose_retries_exhausted_fail_the_parent() -> None:
     ex = app.Trip.run(fail_times=9)
     assert ex.failed and ex.error is not None and ex.error.step == "booking.confirm"
     assert app.CALLS.count("book") == 3
-    assert app.CALLS[-2:] == ["undo book", "undo plan"]
+    assert app.CALLS[-3:] == ["compensate confirm", "undo book", "undo plan"]
     assert app.CALLS.count("undo book") == 3
 
 
