@@ -961,6 +961,7 @@ class Run:
                     self.fail(frame, node, path, invalid, compensate=False)
                     return None
                 self.accept_payload(path, payload)
+                self.note("resumed", path)
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
                 return True
         self.pending[path] = pending
@@ -1365,6 +1366,7 @@ class Run:
                 )
                 return False
             self.accept_payload(path, payload)
+            self.note("resumed", path)
             self.log("reactor.interrupt.resumed", step=path, by="early_payload")
             return True
         return False

@@ -98,6 +98,7 @@ def interrupt_document(pending: PendingInterrupt) -> dict[str, Any]:
     """One pending interrupt as JSON."""
     return {
         "step": pending.step,
+        "kind": pending.kind,
         "correlation_id": pending.correlation_id,
         "request": jsonable(pending.request),
         "schema": jsonable(pending.schema),

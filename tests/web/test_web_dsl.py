@@ -36,7 +36,9 @@ async def test_a_breakpoint_is_listed_like_an_interrupt_and_resumed_with_a_princ
         cancelled = await client.post(
             f"/api/executions/{execution.id}/cancel", json={"reason": "test"}
         )
-    assert (execution.id, "after:hold_budget") in [(i["execution_id"], i["step"]) for i in listed]
+    assert (execution.id, "after:hold_budget", "breakpoint") in [
+        (i["execution_id"], i["step"], i["kind"]) for i in listed
+    ]
     assert inbox.status_code == 200 and "after:hold_budget" in inbox.text
     assert resumed.status_code == 200, resumed.text
     document = resumed.json()
