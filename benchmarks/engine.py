@@ -5,12 +5,13 @@ run, for a plain Python function calling the same 10 functions (the floor). The
 target is under 15 µs of overhead per step.
 
 OpenTelemetry changes the engine's cost when it is importable, so by default the
-benchmark runs twice, each in a process of its own: once with ``opentelemetry`` made
-unimportable (``--no-otel``: what an installation without the ``otel`` extra runs) and
-once with it importable and no SDK configured (the API's no-op tracer provider), and
-prints the overhead per step that OpenTelemetry adds.
+benchmark runs three times, each in a process of its own: with ``opentelemetry`` made
+unimportable (``--no-otel``: an installation without the ``otel`` extra), with it
+importable and no provider configured (``--otel``: the API's no-op default), and with the
+SDK's tracer and meter providers configured but nothing exporting (``--otel-sdk``: spans
+and metrics recorded, then dropped); it prints what each adds per step.
 
-    python benchmarks/engine.py [--runs N] [--no-otel | --otel]
+    python benchmarks/engine.py [--runs N] [--no-otel | --otel | --otel-sdk]
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class _NoOpenTelemetry(importlib.abc.MetaPathFinder):
 
 if "--no-otel" in sys.argv:
     sys.meta_path.insert(0, _NoOpenTelemetry())
+elif "--otel-sdk" in sys.argv:
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace.set_tracer_provider(TracerProvider())
+    metrics.set_meter_provider(MeterProvider())
 
 from reactor import MemoryStorage, Reactor, _otel, configure, step  # noqa: E402
 
@@ -151,7 +159,7 @@ def per_call(fn: Callable[[], Any], runs: int) -> float:
 def compare(runs: int) -> None:
     """Run the benchmark without and with OpenTelemetry, each in a process of its own."""
     overheads: dict[str, list[float]] = {}
-    for flag in ("--no-otel", "--otel"):
+    for flag in ("--no-otel", "--otel", "--otel-sdk"):
         out = subprocess.run(
             [sys.executable, __file__, "--runs", str(runs), flag],
             check=True,
@@ -163,13 +171,17 @@ def compare(runs: int) -> None:
             float(m.group(1))
             for m in re.finditer(r"^(?:Reactor|await).*?([\d.]+)\s+[\d.]+$", out, re.M)
         ]
-    added = [b - a for a, b in zip(overheads["--no-otel"], overheads["--otel"], strict=True)]
-    print(
-        "OpenTelemetry importable, no-op tracer provider: "
-        + ", ".join(
-            f"{label} +{x:.2f} µs/step" for label, x in zip(("sync", "async"), added, strict=True)
+    for flag, label in (
+        ("--otel", "OpenTelemetry importable, no provider configured"),
+        ("--otel-sdk", "OpenTelemetry SDK providers, nothing exporting"),
+    ):
+        added = [b - a for a, b in zip(overheads["--no-otel"], overheads[flag], strict=True)]
+        print(
+            f"{label}: "
+            + ", ".join(
+                f"{face} {x:+.2f} µs/step" for face, x in zip(("sync", "async"), added, strict=True)
+            )
         )
-    )
 
 
 def main() -> None:
@@ -178,8 +190,9 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-otel", action="store_true", help="opentelemetry made unimportable")
     mode.add_argument("--otel", action="store_true", help="opentelemetry importable (no-op)")
+    mode.add_argument("--otel-sdk", action="store_true", help="SDK providers, no exporter")
     args = parser.parse_args()
-    if not (args.no_otel or args.otel):
+    if not (args.no_otel or args.otel or args.otel_sdk):
         compare(args.runs)
         return
     configure(storage=MemoryStorage(retention=1.0))
@@ -189,7 +202,11 @@ def main() -> None:
     floor = per_call(plain, args.runs * 10)
     sync = per_call(Linear.run, args.runs)
     run_async = per_call(lambda: loop.run_until_complete(LinearAsync.arun()), args.runs)
-    otel = "importable, no-op provider" if _otel.AVAILABLE else "not importable"
+    otel = (
+        ("SDK providers, nothing exporting" if args.otel_sdk else "importable, no provider")
+        if _otel.AVAILABLE
+        else "not importable"
+    )
     print(f"linear {STEPS}-step reactor, memory store, best of 5 x {args.runs} runs")
     print(f"OpenTelemetry: {otel}")
     print(f"{'':24}{'µs/run':>10}{'µs/step':>10}{'overhead µs/step':>18}{'x floor':>10}")

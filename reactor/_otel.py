@@ -4,8 +4,9 @@
 Spans go to the global tracer provider (``opentelemetry.trace.get_tracer("reactor")``) and
 metrics to the global meter provider; nothing to call. One :class:`ExecutionTelemetry`
 follows one run of an execution in one process: it is a middleware hook on the run's
-event emitter (:mod:`reactor._log`), so without OpenTelemetry nothing is hooked and the
-engine pays one ``is None`` check per run.
+event emitter (:mod:`reactor._log`), so without OpenTelemetry, or while the application
+configured no provider (the API's defaults record nothing), nothing is hooked and the
+engine pays one check per run.
 
 Spans: ``reactor.execution`` (one per run in a process: the first run, and each resume,
 recovery or background job), a child ``reactor.step`` per step attempt, ``reactor.undo``
@@ -223,10 +224,27 @@ class ExecutionTelemetry:
 
 
 def telemetry(reactor: str, execution_id: str) -> ExecutionTelemetry | None:
-    """An :class:`ExecutionTelemetry` for one run, or ``None`` without OpenTelemetry."""
-    if not AVAILABLE:
+    """An :class:`ExecutionTelemetry` for one run, or ``None`` without OpenTelemetry or
+    while neither a tracer nor a meter provider is configured (the API's defaults
+    record nothing, so the run is not hooked and pays nothing per step)."""
+    if not AVAILABLE or not _configured():
         return None
     return ExecutionTelemetry(reactor, execution_id)
+
+
+def _configured() -> bool:
+    """Whether the application set a tracer or meter provider that may record."""
+    tracing = not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+    meter_provider = metrics.get_meter_provider()
+    # The API's default meter provider is a private proxy class; its type is that of the
+    # provider ``get_meter_provider()`` gives before one is set, which NoOpMeterProvider's
+    # subclass check cannot tell, so it is recognised by name.
+    metering = not isinstance(meter_provider, metrics.NoOpMeterProvider) and (
+        type(meter_provider).__name__ != "_ProxyMeterProvider"
+    )
+    return tracing or metering
 
 
 def _report(exc: Exception) -> None:

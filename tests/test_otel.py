@@ -105,6 +105,7 @@ def test_a_hook_that_raises_never_breaks_a_run(
 
     monkeypatch.setattr(_otel.ExecutionTelemetry, "_event", broken)
     monkeypatch.setattr(_otel, "_reported", False)
+    monkeypatch.setattr(_otel, "_configured", lambda: True)
 
     class Plain(Reactor):
         name = "otel.Plain"
@@ -120,3 +121,18 @@ def test_a_hook_that_raises_never_breaks_a_run(
     assert Plain.run().result == 2
     assert Plain.run().result == 2
     assert caplog.text.count("exporter down") == 1
+
+
+def test_without_a_configured_provider_a_run_is_not_hooked(memory_storage: Storage) -> None:
+    # This process configures no provider: the API's defaults record nothing.
+    from reactor._executor import Run
+
+    class Quiet(Reactor):
+        name = "otel.Quiet"
+
+        @step
+        def a(self) -> int:
+            return 1
+
+    run = Run(Quiet.__reactor_plan__, "x", memory_storage, {})
+    assert _otel.AVAILABLE and run.otel is None
