@@ -116,8 +116,6 @@ class Body:
         suspend_request: Reason of a requested operator pause the owner must carry out.
         breakpoints: The breakpoints given to ``run`` (class-level ones come from the class).
         child_attempts: Attempts used by ``compose(..., retries=N)`` children, by path.
-        redacted: Names of the root inputs declared ``redact=True`` (so that tools without
-            the class, such as the CLI's ``show``, can mask them).
         span_context: The W3C trace context of the execution's first OpenTelemetry span,
             which later spans (after a resume, in any process) link to.
     """
@@ -144,7 +142,6 @@ class Body:
     suspend_request: str | None = None
     breakpoints: list[str] = attrs.Factory(list)
     child_attempts: dict[str, int] = attrs.Factory(dict)
-    redacted: list[str] = attrs.Factory(list)
     span_context: dict[str, str] | None = None
 
 
@@ -155,7 +152,7 @@ for _opaque in (Tree, Trees, TraceRows):
     _converter.register_structure_hook(_opaque, lambda tree, _: tree)
 # Fields most executions leave at their default are left out of the stored text (and
 # read back as the default): each costs the encoder a key and a value at every write.
-_RARE = ("suspend_request", "breakpoints", "child_attempts", "redacted", "span_context")
+_RARE = ("suspend_request", "breakpoints", "child_attempts", "span_context")
 _converter.register_unstructure_hook(
     StoredPending,
     make_dict_unstructure_fn(StoredPending, _converter, kind=override(omit_if_default=True)),

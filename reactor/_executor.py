@@ -308,7 +308,6 @@ class Run:
                 suspend_request=self.pause_request,
                 breakpoints=self.run_breakpoints,
                 child_attempts=self.child_attempts,
-                redacted=sorted(self.plan.redacted),
                 span_context=self.span_context,
             ),
             self.trace_text(),

@@ -37,7 +37,14 @@ from ._plan import Call, Plan, StepKind
 from .errors import ReactorError
 from .storage import MemoryStorage
 
-__all__ = ["FakeClock", "memory_storage", "mock_step", "reactor_clock", "reactor_events"]
+__all__ = [
+    "FakeClock",
+    "StepMock",
+    "memory_storage",
+    "mock_step",
+    "reactor_clock",
+    "reactor_events",
+]
 
 
 class FakeClock:
