@@ -13,6 +13,7 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
+from cattrs.fns import identity
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _codec
@@ -146,10 +147,12 @@ class Body:
 
 
 _converter = cattrs.Converter()
-# Trees are plain JSON already: walking them would cost ~20 µs per body for nothing.
-for _opaque in (Tree, Trees, TraceRows):
-    _converter.register_unstructure_hook(_opaque, lambda tree: tree)
-    _converter.register_structure_hook(_opaque, lambda tree, _: tree)
+# Trees are plain JSON already (walking them would cost ~20 µs per body for nothing), and
+# so are optional strings and numbers: these are stored and read back as they are.
+_AS_IS = (Tree, Trees, TraceRows, str | None, int | None, float | None)
+# (cattrs writes no call at all for the ``identity`` hook in the code it generates.)
+_converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
+_converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
 # Fields most executions leave at their default are left out of the stored text (and
 # read back as the default): each costs the encoder a key and a value at every write.
 _RARE = ("suspend_request", "breakpoints", "child_attempts", "span_context")
