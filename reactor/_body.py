@@ -189,7 +189,7 @@ def trace_row_text(row: Sequence[Any]) -> str:
     # Events are reactor's own names, which need no escaping.
     return (
         f'["{event}",{"null" if step is None else encode_basestring(step)},'
-        f"{round(time * 1000)},{'null' if attempt is None else attempt},"
+        f"{int(time * 1000)},{'null' if attempt is None else attempt},"
         f"{'null' if principal is None else encode_basestring(principal)}]"
     )
 

@@ -218,8 +218,7 @@ class Run:
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
         trace = self.trace
-        # To the millisecond, as stored: a snapshot equals what find() reads back.
-        trace.append((event, step, round(self.clock(), 3), attempt, principal))
+        trace.append((event, step, self.clock(), attempt, principal))
         if len(trace) > 2 * TRACE_LIMIT:
             self.trim_trace()
 
@@ -232,7 +231,8 @@ class Run:
     def trace_text(self) -> str:
         """The newest ``TRACE_LIMIT`` trace entries as JSON text (new rows encoded now)."""
         texts = self.trace_texts
-        texts.extend(trace_row_text(row) for row in self.trace[len(texts) :])
+        if len(texts) < len(self.trace):
+            texts.extend(map(trace_row_text, self.trace[len(texts) :]))
         return f"[{','.join(texts[-TRACE_LIMIT:])}]"
 
     # -------------------------------------------------------------- redaction
@@ -836,7 +836,7 @@ class Run:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             # note() inlined: steps are the hot path.
-            trace.append(("step.started", path, round(clock(), 3), attempt, None))
+            trace.append(("step.started", path, clock(), attempt, None))
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
@@ -880,7 +880,7 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        trace.append(("step.completed", path, round(clock(), 3), attempt, None))
+        trace.append(("step.completed", path, clock(), attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:
             self.trim_trace()
         if log.enabled:

@@ -5,8 +5,8 @@ Spans go to the global tracer provider (``opentelemetry.trace.get_tracer("reacto
 metrics to the global meter provider; nothing to call. One :class:`ExecutionTelemetry`
 follows one run of an execution in one process: it is a middleware hook on the run's
 event emitter (:mod:`reactor._log`), so without OpenTelemetry, or while the application
-configured no provider (the API's defaults record nothing), nothing is hooked and the
-engine pays one check per run.
+configured no provider (the API's defaults record nothing; checked at most once a
+second), nothing is hooked and the engine pays one check per run.
 
 Spans: ``reactor.execution`` (one per run in a process: the first run, and each resume,
 recovery or background job), a child ``reactor.step`` per step attempt, ``reactor.undo``
@@ -223,12 +223,29 @@ class ExecutionTelemetry:
         span.end(end_time=int(now * 1e9))
 
 
+# Asking the API costs ~2.5 µs (environment lookups): an unconfigured answer is trusted
+# for a second; a configured one for good (a provider can be set only once).
+_RECHECK = 1.0
+
+_checked = (False, float("-inf"))
+"""Whether a provider was configured, and when that was last checked (monotonic)."""
+
+
 def telemetry(reactor: str, execution_id: str) -> ExecutionTelemetry | None:
     """An :class:`ExecutionTelemetry` for one run, or ``None`` without OpenTelemetry or
     while neither a tracer nor a meter provider is configured (the API's defaults
     record nothing, so the run is not hooked and pays nothing per step)."""
-    if not AVAILABLE or not _configured():
+    global _checked
+    if not AVAILABLE:
         return None
+    configured, when = _checked
+    if not configured:
+        now = time.monotonic()
+        if now - when >= _RECHECK:
+            configured = _configured()
+            _checked = (configured, now)
+        if not configured:
+            return None
     return ExecutionTelemetry(reactor, execution_id)
 
 

@@ -105,7 +105,7 @@ def test_a_hook_that_raises_never_breaks_a_run(
 
     monkeypatch.setattr(_otel.ExecutionTelemetry, "_event", broken)
     monkeypatch.setattr(_otel, "_reported", False)
-    monkeypatch.setattr(_otel, "_configured", lambda: True)
+    monkeypatch.setattr(_otel, "_checked", (True, 0.0))
 
     class Plain(Reactor):
         name = "otel.Plain"
@@ -135,4 +135,4 @@ def test_without_a_configured_provider_a_run_is_not_hooked(memory_storage: Stora
             return 1
 
     run = Run(Quiet.__reactor_plan__, "x", memory_storage, {})
-    assert _otel.AVAILABLE and run.otel is None
+    assert _otel.AVAILABLE and run.otel is None and not _otel._configured()
