@@ -267,7 +267,12 @@ def test_principals_of_cancel_and_undo_are_in_the_trace() -> None:
     ex = app.Edited.run()
     undone = app.Edited.undo(ex.id, principal="eve")
     assert ("undone", "eve") in [(e.event, e.principal) for e in undone.trace]
-    assert app.Edited.find(ex.id).trace == undone.trace
+    stored = app.Edited.find(ex.id).trace
+    # Stored to the millisecond.
+    assert [(e.event, e.step, e.principal) for e in stored] == [
+        (e.event, e.step, e.principal) for e in undone.trace
+    ]
+    assert all(abs(a.time - b.time) < 0.001 for a, b in zip(stored, undone.trace, strict=True))
 
 
 def test_the_trace_lists_step_events_with_attempts() -> None:
