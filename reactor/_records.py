@@ -54,7 +54,7 @@ class TraceEntry:
             ``"step.retried"``, ``"step.skipped"``, ``"step.undone"``, ``"step.edited"``,
             ``"paused"``, ``"resumed"``, ``"suspended"``, ``"cancelled"`` or ``"undone"``.
         step: The step path (or pending item) it concerns, if any.
-        time: Unix time it happened at.
+        time: Unix time it happened at (to the millisecond once stored).
         attempt: The step's attempt number, for step events.
         principal: Who acted (``resume``/``cancel``/``undo``/``suspend`` given
             ``principal=``).
