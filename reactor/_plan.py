@@ -146,6 +146,11 @@ class StepKind(Kind):
         compiler.guard(node)
         compiler.output_schema(node)
 
+    def option_errors(self, decl: StepDecl) -> list[str]:
+        if decl.default is not None and decl.when is None:
+            return ["default= is the value of a skipped step: it needs when="]
+        return []
+
     def result_hint(self, node: Node) -> Any:
         return node.call.return_hint if node.call is not None else None
 

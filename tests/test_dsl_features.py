@@ -72,6 +72,15 @@ def test_a_when_predicate_naming_an_unknown_parameter_is_a_definition_error() ->
                 return 1
 
 
+def test_a_default_without_when_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError, match="needs when="):
+
+        class Bad(Reactor):
+            @step(default=0)
+            def a(self) -> int:
+                return 1
+
+
 # ---------------------------------------------------------------- output_schema=
 
 
