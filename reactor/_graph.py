@@ -468,12 +468,16 @@ def breakpoint_error(plan: Plan, breakpoint: str) -> str | None:
     if when not in ("before", "after") or not path:
         return f'breakpoint {breakpoint!r} must be "before:<step path>" or "after:<step path>"'
     current: Plan | None = plan
+    node: Node | None = None
     for part in path.split("."):
         name, bracket, index = part.partition("[")
         node = current.nodes.get(name) if current is not None else None
         if node is None or (bracket and not (node.kind.per_item and index[:-1].isdigit())):
             return f"breakpoint {breakpoint!r} names no step of {plan.reactor.__qualname__}"
         current = node.child
+    if when == "after" and node is not None and node.kind.resumable:
+        # An interrupt completes when resumed from outside, past any breakpoint.
+        return f'breakpoint {breakpoint!r}: an interrupt takes "before:" only'
     return None
 
 

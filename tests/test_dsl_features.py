@@ -152,6 +152,16 @@ def test_a_breakpoint_naming_no_step_is_refused_before_anything_runs() -> None:
     with pytest.raises(InputInvalid, match="names no step"):
         app.Guarded.run(amount=5, breakpoints=["before:nope"])
     assert app.CALLS == []
+    with pytest.raises(InputInvalid, match='takes "before:" only'):
+        app.Edited.run(breakpoints=["after:approval"])
+    with pytest.raises(DefinitionError, match="names no step"):
+
+        class Bad(Reactor):
+            breakpoints = ["after:nope"]
+
+            @step
+            def a(self) -> int:
+                return 1
 
 
 def test_a_breakpoint_inside_a_compose_child_and_the_childs_own() -> None:
