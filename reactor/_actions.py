@@ -513,7 +513,8 @@ async def _cancel_with_undo(run: Run, reason: str, principal: str | None = None)
         run.log("reactor.execution.interrupts_dropped", dropped=dropped)
     if reason == "undo":
         run.note("undone", None, None, principal)
-    await run.roll_back_and_finish(Status.CANCELLED, reason=reason)
+    with run.observed():
+        await run.roll_back_and_finish(Status.CANCELLED, reason=reason)
     return await run.snapshot_or_stored()
 
 

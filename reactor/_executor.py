@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -1234,18 +1234,28 @@ class Run:
         storing the outcome."""
         _live_runs[self.id] = self
         self.inline_sync = INLINE_ALLOWED.get()
-        if self.otel is not None:
-            self.span_context = self.otel.begin()
         try:
-            if self.rollback_state is not None:
-                await self.continue_rollback()
-            else:
-                await self._passes()
+            with self.observed():
+                if self.rollback_state is not None:
+                    await self.continue_rollback()
+                else:
+                    await self._passes()
         finally:
             _live_runs.pop(self.id, None)
-            if self.otel is not None:
-                self.otel.end(self.status.value)
         return await self.snapshot_or_stored()
+
+    @contextlib.contextmanager
+    def observed(self) -> Iterator[None]:
+        """An OpenTelemetry execution span around the block, when a provider is set (its
+        context is stored with the execution; later spans in any process link to it)."""
+        if self.otel is None:
+            yield
+            return
+        self.span_context = self.otel.begin()
+        try:
+            yield
+        finally:
+            self.otel.end(self.status.value)
 
     async def _passes(self) -> None:
         while True:

@@ -232,6 +232,10 @@ class Approval(Reactor):
             raise ConnectionError("first attempt fails")
         return 1
 
+    @prepare.undo
+    def unprepare(self) -> None:
+        CALLS.append("undo prepare")
+
     @interrupt()
     def approve(self, prepare: int) -> dict[str, int]:
         return {"prepare": prepare}

@@ -1,7 +1,7 @@
 """Run one reactor action in a process of its own with OpenTelemetry's in-memory span
 exporter and metric reader, and print what they caught as JSON.
 
-    python otel_child.py start|resume ID|fail
+    python otel_child.py start|resume ID|undo ID|fail
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def main() -> None:
         ex = app.Approval.run()
     elif command == "resume":
         ex = app.Approval.resume(sys.argv[2], {"ok": True})
+    elif command == "undo":
+        ex = app.Approval.undo(sys.argv[2], principal="ops")
     else:
         ex = app.Guarded.run(amount=-5)
     print(

@@ -79,6 +79,22 @@ def test_a_paused_run_resumed_in_another_process_is_one_linked_trace(shared: Sto
     assert [(d["attributes"]["reactor.step"], d["count"]) for d in durations] == [("prepare", 2)]
 
 
+def test_an_undo_in_another_process_joins_the_executions_trace(shared: Storage) -> None:
+    first = child("start")
+    undone = child("undo", first["id"])
+    assert undone["status"] == "cancelled"
+    [run1] = _named(first["spans"], "reactor.execution")
+    [run2] = _named(undone["spans"], "reactor.execution")
+    assert run2["parent"] == run1["span_id"] and run2["trace_id"] == run1["trace_id"]
+    [undo] = _named(undone["spans"], "reactor.undo")
+    assert undo["attributes"]["reactor.step"] == "prepare"
+    assert undo["parent"] == run2["span_id"]
+    assert undone["metrics"]["reactor.interrupts.pending"][0]["value"] == -1
+    assert undone["metrics"]["reactor.executions"][0]["attributes"]["reactor.status"] == (
+        "cancelled"
+    )
+
+
 def test_a_failed_run_has_undo_spans_and_counts_a_rollback(shared: Storage) -> None:
     failed = child("fail")
     assert failed["status"] == "failed"
