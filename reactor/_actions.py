@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from . import _codec
+from . import _codec, _dispatch
 from ._config import get_config
 from ._dsl import NOTHING
 from ._executor import Run, live_run, validate_inputs
@@ -279,15 +279,24 @@ async def resume(
     step: str | None = None,
     correlation_id: str | None = None,
     strict: bool,
+    background: bool = False,
 ) -> Execution:
-    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
+    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``).
+
+    With ``background``, the claim is made here and the rest of the run is enqueued
+    (:mod:`reactor._dispatch`): the execution comes back ``RUNNING``.
+    """
+    if background:
+        _dispatch.require(plan.name, execution_id)
     path: str | None = step
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         if execution_id is None:
             assert correlation_id is not None
             found = await storage.load_by_correlation(plan.name, correlation_id)
             if found is None:
-                return await _store_early(plan, storage, correlation_id, payload)
+                return await _store_early(
+                    plan, storage, correlation_id, payload, background=background
+                )
             # Retries after a lost race reload by id: the winner may have finished the
             # execution and released the correlation id meanwhile.
             execution_id = found.id
@@ -372,6 +381,9 @@ async def resume(
         except WriteConflict:
             continue
         run.log("reactor.interrupt.resumed", step=path)
+        if stored.status is Status.PAUSED and background:
+            _dispatch.send(plan.name, run.id, run.owner, run.log)
+            return run.snapshot()
         if stored.status is Status.PAUSED:
             return await run.drive()
         return run.snapshot()
@@ -379,7 +391,7 @@ async def resume(
 
 
 async def _store_early(
-    plan: Plan, storage: Storage, correlation_id: str, payload: Any
+    plan: Plan, storage: Storage, correlation_id: str, payload: Any, *, background: bool = False
 ) -> Execution:
     accepting = [
         n for n in plan.nodes.values() if isinstance(n.kind, InterruptKind) and n.decl.accept_early
@@ -411,7 +423,13 @@ async def _store_early(
     if holder is not None:
         # An execution reached the interrupt meanwhile: resume it normally.
         return await resume(
-            plan, storage, None, payload, correlation_id=correlation_id, strict=True
+            plan,
+            storage,
+            None,
+            payload,
+            correlation_id=correlation_id,
+            strict=True,
+            background=background,
         )
     log = emitter(config.middleware, reactor=plan.name)
     log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
