@@ -19,8 +19,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
-# Short leases make a crashed worker's execution recoverable within the test.
-configure(lease_seconds=float(os.environ.get("REACTOR_LEASE_SECONDS", "30")))
+if "REACTOR_LEASE_SECONDS" in os.environ:
+    # Short leases make a crashed worker's execution recoverable within the test.
+    configure(lease_seconds=float(os.environ["REACTOR_LEASE_SECONDS"]))
 advance = reactor.celery.install(app)
 
 import apps.background  # noqa: E402, F401 -- the reactors the workers run
