@@ -81,9 +81,7 @@ async def submit(
     return run.snapshot()
 
 
-async def advance(
-    plan: Plan, storage: Storage, execution_id: str, owner: str
-) -> Execution | None:
+async def advance(plan: Plan, storage: Storage, execution_id: str, owner: str) -> Execution | None:
     """Continue the execution a job names until it pauses or ends, if the job still may.
 
     The job may when the execution is running and ``owner`` -- the token of the claim

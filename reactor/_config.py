@@ -32,6 +32,8 @@ class Config:
     early_payload_ttl: float = 24 * 3600.0
     middleware: tuple[Middleware, ...] = ()
     clock: Callable[[], float] = time.time
+    map_concurrency: int = 64
+    step_threads: int = 32
 
 
 _config = Config()
@@ -60,6 +62,8 @@ def configure(
     early_payload_ttl: float | Nothing = NOTHING,
     middleware: Sequence[Middleware] | Nothing = NOTHING,
     clock: Callable[[], float] | Nothing = NOTHING,
+    map_concurrency: int | Nothing = NOTHING,
+    step_threads: int | Nothing = NOTHING,
 ) -> Config:
     """Set process-wide options; options left out keep their value.
 
@@ -76,10 +80,21 @@ def configure(
         early_payload_ttl: Seconds an early payload waits for its execution.
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).
+        map_concurrency: How many elements of a ``map_`` run at once when the map sets
+            no ``max_concurrency`` of its own (default 64): bounds the memory and threads
+            a map of thousands of items takes.
+        step_threads: Size of the thread pool ``def`` steps run on when they leave the
+            event loop (default 32).
 
     Returns:
         The options now in force.
+
+    Raises:
+        ValueError: ``map_concurrency`` or ``step_threads`` is below 1.
     """
+    for name, count in (("map_concurrency", map_concurrency), ("step_threads", step_threads)):
+        if isinstance(count, int) and count < 1:
+            raise ValueError(f"{name} must be at least 1, not {count!r}")
     global _config
     given: dict[str, Any] = {
         "storage": storage,
@@ -89,6 +104,8 @@ def configure(
         "early_payload_ttl": early_payload_ttl,
         "middleware": tuple(middleware) if not isinstance(middleware, Nothing) else NOTHING,
         "clock": clock,
+        "map_concurrency": map_concurrency,
+        "step_threads": step_threads,
     }
     _config = attrs.evolve(_config, **{k: v for k, v in given.items() if v is not NOTHING})
     return _config

@@ -726,7 +726,11 @@ class Run:
             todo,
             launch,
             settle,
-            limit=decl.max_concurrency,
+            # Bounded by default: each element in flight holds a frame (and a thread for a
+            # def step), so an unbounded map of 100,000 items would hold them all at once.
+            limit=decl.max_concurrency
+            if decl.max_concurrency is not None
+            else get_config().map_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
         )

@@ -67,9 +67,7 @@ def install(celery_app: celery.Celery, queue: str | None = None) -> celery.Task:
     def advance_execution(reactor: str, execution_id: str, owner: str) -> str | None:
         try:
             cls = registered(reactor)
-            outcome = run_sync(
-                advance(cls.__reactor_plan__, storage_for(cls), execution_id, owner)
-            )
+            outcome = run_sync(advance(cls.__reactor_plan__, storage_for(cls), execution_id, owner))
         except ExecutionNotFound as exc:
             # Unknown reactor here, or the execution expired: nothing this job can do;
             # a reactor worker that imports the reactor recovers it after its lease.

@@ -41,8 +41,9 @@ ClientFactory: TypeAlias = Callable[[], redis.asyncio.Redis]
 _json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """Compact JSON text; UTF-8 kept raw: Lua compares the ids it decodes with ids sent as text."""
 
-_MAX_CONNECTIONS = 10_000
-"""Connections one event loop's client may open (redis-server's default maxclients)."""
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections one event loop's client opens at most by default; further calls wait for
+one to be free (a burst of 1,000 concurrent runs shares them)."""
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds a socket read or write, and a connect, may take by default: a stalled link
@@ -94,8 +95,12 @@ class _Client:
     effect when the first send was applied but its reply lost.
     """
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, max_connections: int) -> None:
         self.redis = client
+        # Bounds the connections in use: a call beyond the bound waits for a free one.
+        # (redis-py's blocking pool would too, but its condition variable costs ~25 µs on
+        # every command; an uncontended semaphore costs about a microsecond.)
+        self.slots = asyncio.Semaphore(max_connections)
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
@@ -106,18 +111,19 @@ class _Client:
         """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
         fresh connection if the link fails."""
         pool = self.redis.connection_pool
-        connection = await _checkout(pool)
-        try:
-            packed_command = connection.pack_command(*command)
+        async with self.slots:
+            connection = await _checkout(pool)
             try:
-                return await _reply(connection, script, packed_command)
-            except _TRANSIENT:
-                # A new socket (the next send connects again): the old one might still
-                # deliver the first send's reply, which must not pass for the second's.
-                await connection.disconnect()
-                return await _reply(connection, script, packed_command)
-        finally:
-            await pool.release(connection)
+                packed_command = connection.pack_command(*command)
+                try:
+                    return await _reply(connection, script, packed_command)
+                except _TRANSIENT:
+                    # A new socket (the next send connects again): the old one might still
+                    # deliver the first send's reply, which must not pass for the second's.
+                    await connection.disconnect()
+                    return await _reply(connection, script, packed_command)
+            finally:
+                await pool.release(connection)
 
 
 async def _checkout(pool: redis.asyncio.ConnectionPool) -> redis.asyncio.Connection:
@@ -179,13 +185,15 @@ class RedisStorage(Storage):
             URL's ``socket_timeout`` (or the factory client's), else 5.
         connect_timeout: Seconds connecting may take. Default: the URL's
             ``socket_connect_timeout`` (or the factory client's), else 5.
+        max_connections: Most connections each event loop's client uses at once; more
+            concurrent calls wait for a free one. Default 64.
 
     Attributes:
         keys: The names of the keys this storage uses.
 
     Raises:
-        ValueError: The URL is not a valid Redis URL, or ``retention`` or a timeout is
-            not positive.
+        ValueError: The URL is not a valid Redis URL, or ``retention``, a timeout or
+            ``max_connections`` is not positive.
     """
 
     durable = True
@@ -199,6 +207,7 @@ class RedisStorage(Storage):
         clock: Callable[[], float] = time.time,
         socket_timeout: float | None = None,
         connect_timeout: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if retention <= 0:
             raise ValueError(f"retention must be positive, not {retention!r}")
@@ -214,7 +223,10 @@ class RedisStorage(Storage):
             # A zero or negative timeout would mean none to redis-py: a hang on a stall.
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, not {value!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
         self._timeouts = timeouts
+        self.max_connections = max_connections
         self._url = url_or_factory
         self.keys = Keys(prefix)
         self.retention = retention
@@ -235,6 +247,7 @@ class RedisStorage(Storage):
         clock: Callable[[], float] = time.time,
         socket_timeout: float | None = None,
         connect_timeout: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> RedisStorage:
         """Return a storage connecting to ``url``; see :class:`RedisStorage` for the arguments."""
         return cls(
@@ -244,6 +257,7 @@ class RedisStorage(Storage):
             clock=clock,
             socket_timeout=socket_timeout,
             connect_timeout=connect_timeout,
+            max_connections=max_connections,
         )
 
     def __repr__(self) -> str:
@@ -261,7 +275,7 @@ class RedisStorage(Storage):
                 # A loop closed without aclose() can never run its client again: drop it.
                 for closed in [known for known in self._clients if known.is_closed()]:
                     del self._clients[closed]
-                client = self._clients[loop] = _Client(self._connect())
+                client = self._clients[loop] = _Client(self._connect(), self.max_connections)
                 bound_to_running_loop(self.aclose)
             return client
 
@@ -284,11 +298,9 @@ class RedisStorage(Storage):
 
     def _connect(self) -> redis.asyncio.Redis:
         if isinstance(self._url, str):
-            # redis-py's default cap (100) fails a burst of concurrent calls; the server's
-            # own default limit (maxclients 10000) is the real one. A blocking pool would
-            # queue instead, but its condition variable costs ~25 µs on every command.
+            # The pool never refuses: _Client.slots keeps calls within its size.
             pool = redis.asyncio.ConnectionPool.from_url(
-                self._url, decode_responses=True, max_connections=_MAX_CONNECTIONS
+                self._url, decode_responses=True, max_connections=self.max_connections
             )
             client = redis.asyncio.Redis.from_pool(pool)
         else:
