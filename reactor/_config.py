@@ -70,7 +70,8 @@ def configure(
     Args:
         storage: Where executions live for reactors that set no ``storage`` of their
             own. Default: ``RedisStorage.from_url($REACTOR_REDIS_URL)`` when that variable
-            is set, else one shared :class:`MemoryStorage`. ``None`` restores the default.
+            is set (``cluster=True`` when ``$REACTOR_REDIS_CLUSTER`` is ``1``), else one
+            shared :class:`MemoryStorage`. ``None`` restores the default.
         lease_seconds: Length of a running execution's lease; a worker recovers an
             execution whose lease ran out (its process died).
         checkpoint_after: On durable storage, a step in flight for this long makes the
@@ -122,5 +123,6 @@ def storage_for(reactor: type) -> Storage:
     with _default_lock:
         if _default is None:
             url = os.environ.get("REACTOR_REDIS_URL")
-            _default = RedisStorage.from_url(url) if url else MemoryStorage()
+            cluster = os.environ.get("REACTOR_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+            _default = RedisStorage.from_url(url, cluster=cluster) if url else MemoryStorage()
         return _default
