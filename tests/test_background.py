@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from reactor import AlreadyResumed, InputInvalid, ReactorError, Status, Storage, configure
+from reactor import (
+    AlreadyResumed,
+    Execution,
+    InputInvalid,
+    ReactorError,
+    Status,
+    Storage,
+    configure,
+)
 from reactor._background import advance
 from reactor._config import storage_for
 from reactor._dispatch import install_dispatcher
@@ -18,8 +27,8 @@ from reactor._sync import run_sync
 from reactor.storage import MemoryStorage
 from reactor.worker import Worker
 
-from apps import runs
-from apps.background import Approval, Chain, Crashy
+from apps import counters, runs, undone
+from apps.background import Approval, Chain, Crashy, Fanned, Line
 
 Job = tuple[str, str, str]
 
@@ -38,7 +47,7 @@ def jobs(shared: Storage) -> Iterator[list[Job]]:
 def deliver(job: Job) -> Status | None:
     """Run one job as a task queue's worker would; the status it left, if it acted."""
     reactor, execution_id, owner = job
-    cls = {c.name: c for c in (Chain, Approval, Crashy)}[reactor]
+    cls = {c.name: c for c in (Chain, Approval, Crashy, Fanned, Line)}[reactor]
     outcome = run_sync(advance(cls.__reactor_plan__, storage_for(cls), execution_id, owner))
     return None if outcome is None else outcome.status
 
@@ -123,3 +132,54 @@ def test_the_worker_hands_expired_leases_to_the_task_queue(jobs: list[Job]) -> N
     assert deliver(jobs[0]) is None  # the lost job turns up late: no longer the owner
     assert deliver(jobs[1]) is Status.COMPLETED
     assert [runs(ex.id, s) for s in "abc"] == [1, 1, 1]
+
+
+def drain(jobs: list[Job]) -> None:
+    """Deliver jobs, and the jobs they enqueue, until none is left."""
+    while jobs:
+        deliver(jobs.pop(0))
+
+
+def in_process(**inputs: Any) -> Execution:
+    """Run ``Fanned`` with no task queue: its map runs in this process."""
+    install_dispatcher(None)
+    return Fanned.run(**inputs)
+
+
+def test_a_fanned_out_map_gives_the_in_process_result(jobs: list[Job]) -> None:
+    items = list(range(250))
+    expected = in_process(items=items, tag="here")
+    install_dispatcher(lambda *job: jobs.append(job))
+    ex = Fanned.run(items=items, tag="there")
+    assert ex.status is Status.PAUSED and ex.interrupts == []
+    assert len(jobs) == 100  # the first batch
+    drain(jobs)
+    done = Fanned.find(ex.id)
+    assert done.completed and done.results["lines"] == expected.results["lines"]
+    assert done.result == expected.result == sum(2 * n for n in items)
+    assert counters().get("priced:there") == "250"
+
+
+def test_a_failure_after_a_fanned_out_map_undoes_its_elements_last_first(
+    jobs: list[Job],
+) -> None:
+    items = list(range(150))
+    expected = in_process(items=items, tag="here", fail_after=True)
+    install_dispatcher(lambda *job: jobs.append(job))
+    Fanned.run(items=items, tag="there", fail_after=True)
+    drain(jobs)
+    assert expected.failed
+    assert undone("there") == undone("here") == [str(n) for n in reversed(items)]
+
+
+def test_a_failed_element_stops_the_fanned_out_map_and_undoes_the_rest(
+    jobs: list[Job],
+) -> None:
+    ex = Fanned.run(items=list(range(250)), tag="there", fail_at=120)
+    drain(jobs)
+    failed = Fanned.find(ex.id)
+    assert failed.failed and failed.error is not None
+    assert failed.error.step == "lines" and "cannot price 120" in failed.error.message
+    # The second batch (100-199) ran; the third never started; all completed ones undone.
+    assert counters().get("priced:there") == "200"
+    assert undone("there") == [str(n) for n in reversed(range(200)) if n != 120]

@@ -10,9 +10,9 @@ import os
 import time
 from typing import Any
 
-from reactor import Context, Input, Reactor, interrupt, schemas, step
+from reactor import Context, Input, Reactor, input, interrupt, map_, schemas, step
 
-from . import counters, record
+from . import counters, record, record_undo
 
 
 class Chain(Reactor):
@@ -81,3 +81,47 @@ class Crashy(Reactor):
     def c(self, b: str, context: Context) -> str:
         record(context.execution_id, "c")
         return b + "c"
+
+
+class Line(Reactor):
+    """An element: prices one item; undoing it notes the item (in order, per ``tag``)."""
+
+    name = "tests.background.Line"
+    item = Input()
+    tag = Input()
+    fail_at = Input(default=None)
+
+    @step
+    def price(self, item: int, tag: str, fail_at: int | None) -> int:
+        counters().incr(f"priced:{tag}")
+        if item == fail_at:
+            raise ValueError(f"cannot price {item}")
+        return item * 2
+
+    @price.undo
+    def unprice(self, item: int, tag: str) -> None:
+        record_undo(tag, str(item))
+
+
+class Fanned(Reactor):
+    """A map of :class:`Line` fanned out 100 at a time; ``total`` may fail after it."""
+
+    name = "tests.background.Fanned"
+    items = Input()
+    tag = Input()
+    fail_at = Input(default=None)
+    fail_after = Input(default=False)
+
+    lines = map_(
+        Line,
+        over="items",
+        item="item",
+        inputs={"tag": input("tag"), "fail_at": input("fail_at")},
+        fan_out=100,
+    )
+
+    @step
+    def total(self, lines: list[int], fail_after: bool) -> int:
+        if fail_after:
+            raise RuntimeError("failed after the map")
+        return sum(lines)
