@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,8 +24,8 @@ from reactor._sync import run_sync
 from reactor.storage import RedisStorage
 from reactor.worker import Worker
 
-from apps import TESTS, counters, runs, subprocess_env
-from apps.background import Approval, Chain, Crashy
+from apps import TESTS, counters, runs, subprocess_env, undone
+from apps.background import Approval, Chain, Crashy, Fanned
 from conftest import reactor_using
 from faults import RedisServer
 
@@ -171,3 +172,43 @@ def test_the_same_job_delivered_twice_runs_nothing_twice(workers: list[Path]) ->
     dispatcher(*job)  # late, after the end
     time.sleep(0.5)
     assert [runs(ex.id, s) for s in "abc"] == [1, 1, 1]
+
+
+def ended(cls: Any, execution_id: str, timeout: float) -> Execution:
+    def done() -> Execution | None:
+        ex: Execution = cls.find(execution_id)
+        return ex if ex.status.finished else None
+
+    return wait_until(done, timeout=timeout, what=f"execution {execution_id} to end")
+
+
+def test_a_fanned_out_map_of_1000_items_matches_the_in_process_one(
+    workers: list[Path],
+) -> None:
+    items = list(range(1000))
+    tag = uuid.uuid4().hex
+    dispatcher = installed()
+    install_dispatcher(None)  # no task queue: the same map runs in this process
+    try:
+        here = Fanned.run(items=items, tag=f"{tag}-here")
+        here_failed = Fanned.run(items=items, tag=f"{tag}-here-failed", fail_after=True)
+    finally:
+        install_dispatcher(dispatcher)
+
+    ex = Fanned.run(items=items, tag=tag)
+    assert ex.status is Status.PAUSED  # waits for its first batch of 100
+    fanned_failed = Fanned.run(items=items, tag=f"{tag}-failed", fail_after=True)
+    done = ended(Fanned, ex.id, timeout=120)
+    failed = ended(Fanned, fanned_failed.id, timeout=120)
+
+    assert done.completed and here.completed
+    assert done.results["lines"] == here.results["lines"] == [2 * n for n in items]
+    assert done.result == here.result
+    # The elements ran on both worker processes.
+    pids = {int(pid) for pid in counters().smembers(f"pids:{tag}")}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert failed.failed and here_failed.failed
+    assert failed.error is not None and here_failed.error is not None
+    assert failed.error.step == here_failed.error.step == "total"
+    expected = [str(n) for n in reversed(items)]
+    assert undone(f"{tag}-failed") == undone(f"{tag}-here-failed") == expected

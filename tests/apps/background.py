@@ -94,6 +94,7 @@ class Line(Reactor):
     @step
     def price(self, item: int, tag: str, fail_at: int | None) -> int:
         counters().incr(f"priced:{tag}")
+        counters().sadd(f"pids:{tag}", os.getpid())
         if item == fail_at:
             raise ValueError(f"cannot price {item}")
         return item * 2
