@@ -5,6 +5,8 @@ and a burst of 1,000 concurrent runs on one Redis connection pool.
    (``celery -A scale_app worker --pool=prefork -c 1`` each; broker and store on one
    throwaway redis-server): ``--runs`` executions are submitted while the workers do not
    consume, then timed from when they start consuming until the last one completed.
+   Then a ``map_`` of ``--fanned`` 3-step elements with ``fan_out=500`` on 2 workers,
+   against the same map run in-process (no task queue), both on Redis.
 2. Time and peak traced memory (tracemalloc) of an in-process ``map_`` of a 3-step
    element reactor with ``def`` steps, memory store, at 1k/10k/100k items (targets: 10x
    items within 12x time and memory; peak < 2 KB per item).
@@ -12,7 +14,7 @@ and a burst of 1,000 concurrent runs on one Redis connection pool.
    stores its execution at once) on Redis: wall time and the connections the server
    sees (``CLIENT LIST``), with the default pool bound (64) and with 10,000.
 
-    python benchmarks/scale.py [--runs N] [--skip-celery] [--largest N]
+    python benchmarks/scale.py [--runs N] [--fanned N] [--skip-celery] [--largest N]
 """
 
 from __future__ import annotations
@@ -35,21 +37,14 @@ from map import SyncBatch, measure
 HERE = Path(__file__).resolve().parent
 
 
-def celery_throughput(url: str, workers: int, runs: int) -> tuple[float, float]:
-    """Submits per second from this process, and completed 10-step runs per second with
-    ``workers`` Celery worker processes draining the queue they were submitted to."""
+def start_workers(url: str, workers: int) -> list[subprocess.Popen[bytes]]:
+    """``workers`` Celery worker processes of ``scale_app`` (one child each)."""
     env = {
         **os.environ,
         "REACTOR_REDIS_URL": url,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
     }
-    client = redis.Redis.from_url(url)
-    client.flushall()
-    os.environ["REACTOR_REDIS_URL"] = url
-    import scale_app  # the same app the workers import
-
-    configure(storage=RedisStorage.from_url(url))
-    processes = [
+    return [
         subprocess.Popen(
             [
                 *(sys.executable, "-m", "celery", "-A", "scale_app", "worker"),
@@ -63,6 +58,25 @@ def celery_throughput(url: str, workers: int, runs: int) -> tuple[float, float]:
         )
         for n in range(workers)
     ]
+
+
+def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait()
+
+
+def celery_throughput(url: str, workers: int, runs: int) -> tuple[float, float]:
+    """Submits per second from this process, and completed 10-step runs per second with
+    ``workers`` Celery worker processes draining the queue they were submitted to."""
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    os.environ["REACTOR_REDIS_URL"] = url
+    import scale_app  # the same app the workers import
+
+    configure(storage=RedisStorage.from_url(url))
+    processes = start_workers(url, workers)
     try:
         # Warm up: every worker has forked its child and loaded the scripts.
         for _ in range(4 * workers):
@@ -83,10 +97,40 @@ def celery_throughput(url: str, workers: int, runs: int) -> tuple[float, float]:
             time.sleep(0.005)
         return submits, runs / (time.perf_counter() - start)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait()
+        stop_workers(processes)
+
+
+def fanned_map(url: str, count: int) -> tuple[float, float]:
+    """Seconds of a map of ``count`` 3-step elements fanned out (500 at a time) on two
+    Celery worker processes, and of the same map in this process; both on Redis."""
+    redis.Redis.from_url(url).flushall()
+    os.environ["REACTOR_REDIS_URL"] = url
+    from reactor._dispatch import install_dispatcher, installed
+
+    import scale_app
+
+    configure(storage=RedisStorage.from_url(url))
+    items = list(range(count))
+    dispatcher = installed()
+    install_dispatcher(None)
+    try:
+        start = time.perf_counter()
+        assert scale_app.Fanned.run(items=items).completed
+        here = time.perf_counter() - start
+    finally:
+        install_dispatcher(dispatcher)
+    processes = start_workers(url, 2)
+    try:
+        scale_app.Fanned.run(items=list(range(10)))  # warm up: the workers are ready
+        start = time.perf_counter()
+        ex = scale_app.Fanned.run(items=items)
+        while not (ex := scale_app.Fanned.find(ex.id)).status.finished:
+            time.sleep(0.05)
+        fanned = time.perf_counter() - start
+        assert ex.completed and ex.result == [f"#{2 * n}" for n in items]
+        return fanned, here
+    finally:
+        stop_workers(processes)
 
 
 class Quick(Reactor):
@@ -129,6 +173,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2_000)
     parser.add_argument("--skip-celery", action="store_true")
     parser.add_argument("--largest", type=int, default=100_000)
+    parser.add_argument("--fanned", type=int, default=10_000)
     options = parser.parse_args()
     with throwaway_redis() as url:
         if not options.skip_celery:
@@ -139,6 +184,11 @@ def main() -> None:
                     f"  {workers} worker process(es): {rate:6.0f} completed runs/s "
                     f"(submitted at {submits:.0f}/s from one process)"
                 )
+            fanned, here = fanned_map(url, options.fanned)
+            print(
+                f"\nmap_ of {options.fanned:,} 3-step elements on Redis: fanned out "
+                f"(fan_out=500) on 2 Celery workers {fanned:.1f} s, in-process {here:.1f} s"
+            )
         print("\n1,000 concurrent runs on Redis, one event loop")
         for bound in (64, 10_000):
             seconds, opened = burst(url, bound)

@@ -9,7 +9,7 @@ import redis
 from celery import Celery
 
 import reactor.celery
-from reactor import Context, Reactor, step
+from reactor import Context, Input, Reactor, map_, step
 
 url = os.environ["REACTOR_REDIS_URL"]
 app = Celery("reactor_scale", broker=url, set_as_current=False)
@@ -63,3 +63,31 @@ class Ten(Reactor):
     def s10(self, s9: int, context: Context) -> int:
         _counter.incr("bench:completed")
         return s9 + 1
+
+
+class Element(Reactor):
+    """Three def steps on one item."""
+
+    name = "benchmarks.scale.Element"
+    item = Input()
+
+    @step
+    def reserve(self, item: int) -> int:
+        return item
+
+    @step
+    def price(self, reserve: int) -> int:
+        return reserve * 2
+
+    @step
+    def label(self, price: int) -> str:
+        return f"#{price}"
+
+
+class Fanned(Reactor):
+    """A map of :class:`Element` fanned out 500 at a time."""
+
+    name = "benchmarks.scale.Fanned"
+    items = Input()
+
+    each = map_(Element, over="items", item="item", fan_out=500)

@@ -841,6 +841,7 @@ class Run:
         self.fan_out[path] = batch
         self.dirty = True
         await self.store()
+        starts = []
         for index in range(batch.start, batch.end):
             element = f"{path}[{index}]"
             given = {b.param: self.binder.argument(frame, b, element) for b in node.child_inputs}
@@ -848,9 +849,12 @@ class Run:
             inputs = validate_inputs(node.child, given, execution_id=self.id, step=element)
             tree = _codec.encode(inputs, reactor=self.plan.name, execution_id=self.id, step=element)
             link = ParentLink(self.plan.name, self.id, path, index)
-            await start_element(
-                self.storage, node.child, element_id(self.id, path, index), tree, link
-            )
+            execution_id = element_id(self.id, path, index)
+            starts.append(start_element(self.storage, node.child, execution_id, tree, link))
+            if len(starts) == 64:
+                await asyncio.gather(*starts)
+                starts.clear()
+        await asyncio.gather(*starts)
         self.log("reactor.map.batch_started", step=path, start=batch.start, end=batch.end)
         return batch
 
