@@ -251,6 +251,13 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if step is not None:
         if step in run.pending:
             return step
+        if step in run.retired:
+            raise AlreadyResumed(
+                "the interrupt is no longer pending",
+                reactor=run.plan.name,
+                execution_id=run.id,
+                step=step,
+            )
         raise NotPending(
             f"{step!r} is not a pending interrupt; pending: {sorted(run.pending) or 'none'}",
             pending=sorted(run.pending),
@@ -261,6 +268,14 @@ def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
     if len(run.pending) == 1:
         return next(iter(run.pending))
     if not run.pending:
+        if run.status is Status.RUNNING and run.retired:
+            # The winner of a concurrent resume runs the execution right now (or an
+            # invalid payload used the last attempt and it is being cancelled).
+            raise AlreadyResumed(
+                "the execution was resumed and is running",
+                reactor=run.plan.name,
+                execution_id=run.id,
+            )
         raise _not_paused(run)
     raise AmbiguousStep(
         f"several interrupts are pending, pass step= one of {sorted(run.pending)}",
@@ -300,7 +315,9 @@ async def resume(
             # Retries after a lost race reload by id: the winner may have finished the
             # execution and released the correlation id meanwhile.
             execution_id = found.id
-        stored, run = await _load_run(plan, storage, execution_id)
+            stored, run = found, Run.from_stored(plan, storage, found)
+        else:
+            stored, run = await _load_run(plan, storage, execution_id)
         if path is not None and path in run.resolved:
             raise AlreadyResumed(
                 "the interrupt was already resumed",
@@ -313,6 +330,15 @@ async def resume(
         path = _pick(run, path, correlation_id)
         pending = run.pending[path]
         node = run.node_at(path)
+        if pending.attempts_left is not None and pending.attempts_left <= 0:
+            # Its last attempt went to an invalid payload: the execution is being
+            # cancelled, and this payload must not be answered and then dropped.
+            raise AlreadyResumed(
+                "the interrupt's attempts are used up; the execution is being cancelled",
+                reactor=plan.name,
+                execution_id=run.id,
+                step=path,
+            )
         if (
             pending.deadline is not None
             and pending.deadline <= get_config().clock()
@@ -348,10 +374,13 @@ async def resume(
                 try:
                     if left > 0:
                         await run.write()
-                    elif stored.status is Status.PAUSED:
-                        await _cancel_with_undo(run, "max_attempts")
                     else:
-                        await _request_undo(run, "max_attempts")
+                        # Later resumes of it are losers from now on (AlreadyResumed).
+                        run.retire(path)
+                        if stored.status is Status.PAUSED:
+                            await _cancel_with_undo(run, "max_attempts")
+                        else:
+                            await _request_undo(run, "max_attempts")
                 except WriteConflict:
                     continue
             raise PayloadInvalid(
@@ -455,12 +484,8 @@ async def _request_undo(run: Run, reason: str) -> None:
 async def _cancel_with_undo(run: Run, reason: str) -> Execution:
     """Claim the run, undo its completed steps newest first, end it CANCELLED."""
     await run.claim()
-    run.pending.clear()
-    problems = await run.rollback(None)
-    if problems is not None:
-        run.error = problems
-    await run.finish(Status.CANCELLED, reason)
-    return run.snapshot()
+    await run.roll_back_and_finish(Status.CANCELLED, reason=reason)
+    return await run.snapshot_or_stored()
 
 
 async def cancel(
@@ -511,12 +536,12 @@ async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution 
     """Continue a running execution whose lease expired (its process died), once across
     all callers; ``None`` if it needed no recovery."""
     stored, run = await _load_run(plan, storage, execution_id)
-    if stored.status is not Status.RUNNING or (
-        stored.lease_expires is not None and stored.lease_expires > get_config().clock()
-    ):
+    if stored.status is not Status.RUNNING:
         return None
     try:
-        await run.claim()
+        # Whether the lease ran out is the store's to say, in its own clock: a worker
+        # whose clock runs ahead must not take over a healthy run.
+        await run.claim(takeover=True)
     except WriteConflict:
         return None
     run.log("reactor.execution.recovered")

@@ -13,12 +13,13 @@ import attrs
 import cattrs
 
 from . import _codec
-from .errors import FailureInfo
+from .errors import FailureInfo, RollbackFailure
 
 __all__ = [
     "Body",
     "FanOut",
     "ParentLink",
+    "RollbackState",
     "StoredPending",
     "Tree",
     "Trees",
@@ -85,21 +86,46 @@ class ParentLink:
 
 
 @attrs.define
+class RollbackState:
+    """A rollback in progress, recorded before its first hook runs so that a process that
+    takes the execution over after a crash finishes it instead of running steps again.
+
+    Attributes:
+        cause: The failure being rolled back (``None`` for an undo or a cancel).
+        status: The status the execution ends with (``"failed"`` or ``"cancelled"``).
+        reason: The reason it ends with.
+        compensate: Paths of the failed steps whose ``compensate`` still has to run.
+        problems: Hooks that failed so far.
+    """
+
+    cause: FailureInfo | None
+    status: str
+    reason: str | None = None
+    compensate: list[str] = attrs.Factory(list)
+    problems: list[RollbackFailure] = attrs.Factory(list)
+
+
+@attrs.define
 class Body:
     """Everything about an execution that storage does not index.
 
     Attributes:
         owner: Token of the process that runs (or last ran) the execution.
+        fence: Grows by one with each new owner (:attr:`reactor.Context.fence`).
         inputs: The root inputs (codec tree).
         results: ``{step_path: codec tree}`` of completed steps.
         done: Paths of completed steps, in completion order.
         undo: Paths of completed steps with an undo hook not yet undone, oldest first.
         pending: Pending interrupts by path.
         resolved: Interrupt paths a payload was accepted for.
+        retired: Interrupts no longer pending (resumed, or out of attempts), with their
+            correlation ids: those stay held until the execution ends, so that a late
+            resume, by id or by correlation id, is told it lost.
         frames: Inputs of child frames by prefix (codec trees).
         element_failures: Rolled-back elements of ``map_(fail_fast=False)`` by path.
         error: Why the execution failed.
         halt_reason: Why a step halted it.
+        rollback: A rollback in progress.
         undo_request: Reason of a requested cancel-with-undo the owner must carry out.
         idempotency_key: The key the execution was started with.
         version: The reactor class's ``version`` when the execution started.
@@ -110,16 +136,19 @@ class Body:
     """
 
     owner: str
+    fence: int = 1
     inputs: Tree = Tree(None)
     results: Trees = attrs.Factory(lambda: Trees({}))
     done: list[str] = attrs.Factory(list)
     undo: list[str] = attrs.Factory(list)
     pending: dict[str, StoredPending] = attrs.Factory(dict)
     resolved: list[str] = attrs.Factory(list)
+    retired: dict[str, str | None] = attrs.Factory(dict)
     frames: Trees = attrs.Factory(lambda: Trees({}))
     element_failures: dict[str, FailureInfo] = attrs.Factory(dict)
     error: FailureInfo | None = None
     halt_reason: str | None = None
+    rollback: RollbackState | None = None
     undo_request: str | None = None
     idempotency_key: str | None = None
     version: Tree = Tree(None)

@@ -12,6 +12,7 @@ member names the type::
     (1, 2)                          {"$t": "tuple", "v": [1, 2]}
     {1: "a"}                        {"$t": "dict", "v": [[1, "a"]]}
     datetime(2024, 1, 1, tzinfo=…)  {"$t": "datetime", "v": "2024-01-01T00:00:00+00:00"}
+    Fraction(1, 3)                  {"$t": "fraction", "v": "1/3"}
     Color.RED                       {"$t": "enum", "c": "shop.models:Color", "n": "RED"}
     Order(id=1, …)                  {"$t": "dataclass", "c": "shop.models:Order", "v": {"id": 1, …}}
 
@@ -20,28 +21,34 @@ not a ``str`` or has the key ``"$t"``, is always written as a ``"dict"`` tag hol
 ``[key, value]`` pairs. Hence on decoding every JSON object with a ``"$t"`` member is a tag,
 and every other object is a plain dict.
 
-Classes are named ``module:QualName``. Decoding imports the module and looks the name up
-without invoking anything; the result must be an ``Enum`` subclass, a dataclass or an attrs
-class, and instances are restored field by field without calling ``__init__``. Anything else
-is refused with :class:`~reactor.errors.SerializationError`.
+Classes are named ``module:QualName``. Decoding looks the name up, without invoking anything,
+in a module that is already imported: stored data never makes reactor import a module. The
+result must be an ``Enum`` subclass, a dataclass or an attrs class, and instances are restored
+field by field without calling ``__init__``. Anything else is refused.
+
+Encoding refuses text that is not valid Unicode (lone surrogates such as ``"\\ud800"``,
+which no store could write), and both directions refuse trees nested deeper than
+:data:`MAX_DEPTH`, so that whatever encodes also decodes. Every failure, whatever the input,
+is a :class:`~reactor.errors.SerializationError` naming the reactor, execution and step
+given to the call that failed.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
-import importlib
 import inspect
 import json
 import math
+import re
 import sys
 import uuid
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, tzinfo
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Final, NoReturn, get_origin
+from fractions import Fraction
+from typing import Any, Final, NoReturn, TypeVar, get_origin
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -50,21 +57,49 @@ from cattrs.gen import make_dict_structure_fn
 
 from .errors import SerializationError
 
-__all__ = ["Codec", "default_codec"]
+__all__ = [
+    "MAX_DEPTH",
+    "TAG",
+    "check_size",
+    "decode",
+    "dump_tree",
+    "dumps",
+    "encode",
+    "loads",
+    "structure",
+]
 
 TAG: Final = "$t"
 """The member that marks a JSON object as a tagged value."""
 
-_Encoder = Callable[[Any], Any]
+MAX_DEPTH: Final = 200
+"""How many JSON arrays and objects deep an encoded tree may nest (the outermost is 1).
+
+One limit for both directions: :func:`encode` refuses a value whose tree would be deeper,
+and :func:`decode` and :func:`loads` refuse deeper trees, so whatever encodes also decodes,
+well within Python's recursion limit (which a deeper tree would hit as ``RecursionError``).
+"""
+
+_Encoder = Callable[[Any, int], Any]
+_C = TypeVar("_C", list[Any], dict[Any, Any])
 _Decoder = Callable[[dict[str, Any]], Any]
 
 _isfinite = math.isfinite
+_surrogate = re.compile("[\ud800-\udfff]").search
+
+_TOO_DEEP: Final = f"nested more than {MAX_DEPTH} levels deep"
+_TOO_DEEP_OR_CYCLE: Final = _TOO_DEEP + ", or containing itself"
+_NOT_UNICODE: Final = "the text holds a lone surrogate, which is not valid Unicode"
 
 
 # --------------------------------------------------------------------------- errors
 
 
-class _Unencodable(Exception):
+class _Failure(Exception):
+    """A value cannot be encoded, decoded or converted; :func:`_fail` adds the context."""
+
+
+class _Unencodable(_Failure):
     """Raised inside the encoder; each container on the way up adds its path segment.
 
     Building the path only when something fails keeps the successful path free of any
@@ -77,13 +112,40 @@ class _Unencodable(Exception):
         self.reason = reason
         self.path: list[str] = []
 
-    def message(self) -> str:
-        where = "$" + "".join(reversed(self.path))
-        return f"cannot encode {self.type_name} at {where}: {self.reason}"
+    def __str__(self) -> str:
+        path = self.path[::-1]
+        if len(path) > 12:  # a value nested too deeply has a path hundreds of segments long
+            path = [*path[:6], "…", *path[-6:]]
+        return f"cannot encode {self.type_name} at ${''.join(path)}: {self.reason}"
 
 
-class _Undecodable(Exception):
-    """Raised inside the decoder, turned into a SerializationError with context."""
+class _Undecodable(_Failure):
+    """Raised inside the decoder."""
+
+    def __str__(self) -> str:
+        return f"cannot decode value: {self.args[0]}"
+
+
+def _fail(
+    error: BaseException, reactor: str | None, execution_id: str | None, step: str | None
+) -> NoReturn:
+    """Raises the :class:`SerializationError` for a failure, naming where it happened.
+
+    The one place where what went wrong below (a :class:`_Failure`, or an error of the JSON
+    writer or of the Python stack) becomes the error reactor reports.
+    """
+    cause = error.__cause__ if isinstance(error, _Failure) else error
+    if isinstance(error, RecursionError):
+        # MAX_DEPTH keeps trees shallower than the stack unless the caller's stack is already
+        # deep, or the JSON parser (which has no such limit) reads text far deeper.
+        message = "a value nested too deeply for the Python stack left at this call"
+    elif isinstance(error, _Failure):
+        message = str(error)
+    else:
+        message = f"cannot write JSON text: {error}"
+    raise SerializationError(
+        message, reactor=reactor, execution_id=execution_id, step=step
+    ) from cause
 
 
 def _type_name(kind: type) -> str:
@@ -108,194 +170,190 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 
 # --------------------------------------------------------------------------- encoding
 
+_PLAIN: Final = frozenset({int, bool, type(None)})
+"""Types that are JSON-native as they are (str also needs a Unicode check, float a
+finiteness check)."""
+_STR: Final = frozenset({str})
 
-def _encode(value: Any) -> Any:
+
+def _encode(value: Any, depth: int) -> Any:
+    """Encodes ``value``, which becomes a JSON value inside ``depth - 1`` containers."""
     kind = type(value)
     # Exact type checks, not isinstance: subclasses (IntEnum, StrEnum, OrderedDict...) are
     # not JSON-native as far as type fidelity goes.
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _PLAIN:
         return value
+    if kind is str:
+        if value.isascii() or _surrogate(value) is None:
+            return value
+        raise _Unencodable(value, _NOT_UNICODE)
     if kind is float:
         if _isfinite(value):
             return value
         raise _Unencodable(value, f"{value!r} is not valid JSON (no NaN or infinity)")
     if kind is list:
-        return _encode_list(value)
+        return _encode_list(value, depth)
     if kind is dict:
-        return _encode_dict(value)
+        return _encode_dict(value, depth)
+    if depth > MAX_DEPTH:  # every other value becomes a tagged object
+        raise _Unencodable(value, _TOO_DEEP_OR_CYCLE)
     encoder = _ENCODERS.get(kind)
     if encoder is None:
         encoder = _encoder_for(kind, value)
-    return encoder(value)
+    return encoder(value, depth)
 
 
-_SCALARS: Final = frozenset({str, int, bool, type(None)})
-"""Types that are JSON-native as they are (floats also need a finiteness check)."""
-_STR: Final = frozenset({str})
+def _encode_members(
+    container: _C, members: Iterable[tuple[Any, Any]], depth: int, *, text_keys: bool = False
+) -> _C:
+    """Encodes the members of a list or dict at ``depth``, given as (index or key, member).
 
+    Returns ``container`` itself when every member is JSON-native as it is (the hot path:
+    nothing is copied), else a copy holding the encoded members.
 
-def _encode_list(items: list[Any]) -> list[Any]:
-    # The hot path: a list of scalars is checked in one C-level pass (about 25 ns per item
-    # against 40 for a Python loop) and returned as it is, without copying.
-    if _SCALARS.issuperset(map(type, items)):
-        return items
-    out: list[Any] | None = None
-    for index, item in enumerate(items):
+    With ``text_keys``, each key is also checked to be a ``str`` holding valid text (the
+    keys of a plain JSON object); :class:`_NotPlain` is raised on the first that is not.
+    """
+    out = container
+    for key, item in members:
+        if text_keys and not (type(key) is str and key.isascii()):
+            _check_key(key)
         kind = type(item)
-        if kind in _SCALARS or (kind is float and _isfinite(item)):
-            encoded = item
-        else:
-            try:
-                encoded = _encode(item)
-            except _Unencodable as exc:
-                exc.path.append(f"[{index}]")
-                raise
-        if out is not None:
-            out.append(encoded)
-        elif encoded is not item:
-            out = items[:index]
-            out.append(encoded)
-    return items if out is None else out
-
-
-def _encode_dict(mapping: dict[Any, Any]) -> Any:
-    if TAG in mapping or not _STR.issuperset(map(type, mapping)):
-        return _encode_pairs(mapping)
-    if _SCALARS.issuperset(map(type, mapping.values())):
-        return mapping
-    out: dict[str, Any] | None = None
-    for key, item in mapping.items():
-        kind = type(item)
-        if kind in _SCALARS or (kind is float and _isfinite(item)):
-            encoded = item
-        else:
-            try:
-                encoded = _encode(item)
-            except _Unencodable as exc:
-                exc.path.append(_key_segment(key))
-                raise
-        if out is not None:
-            out[key] = encoded
-        elif encoded is not item:
-            # Copy once; the keys not visited yet are overwritten as the loop reaches them.
-            out = dict(mapping)
-            out[key] = encoded
-    return mapping if out is None else out
-
-
-def _encode_pairs(mapping: dict[Any, Any]) -> dict[str, Any]:
-    pairs = []
-    for key, item in mapping.items():
+        if (
+            (kind is str and item.isascii())
+            or kind in _PLAIN
+            or (kind is float and _isfinite(item))
+        ):
+            continue
         try:
-            encoded_key = _encode(key)
-        except _Unencodable as exc:
-            exc.path.append(f"<key {_short_repr(key)}>")
-            raise
-        try:
-            pairs.append([encoded_key, _encode(item)])
+            encoded = _encode(item, depth + 1)
         except _Unencodable as exc:
             exc.path.append(_key_segment(key))
             raise
-    return {TAG: "dict", "v": pairs}
-
-
-def _encode_items(items: Any) -> list[Any]:
-    out = []
-    for index, item in enumerate(items):
-        try:
-            out.append(_encode(item))
-        except _Unencodable as exc:
-            exc.path.append(f"[{index}]")
-            raise
+        if encoded is not item:
+            if out is container:  # copied on the first change only
+                out = container.copy()
+            out[key] = encoded
     return out
+
+
+class _NotPlain(Exception):
+    """A dict has a key that is not a ``str``, so it must be written as pairs."""
+
+
+def _check_key(key: Any) -> None:
+    """Lets a non-ASCII ``str`` key pass if it is valid text (the rare, slow path)."""
+    if type(key) is not str:
+        raise _NotPlain
+    if _surrogate(key) is not None:
+        exc = _Unencodable(key, _NOT_UNICODE)
+        exc.path.append(f"<key {_short_repr(key)}>")
+        raise exc
+
+
+def _encode_list(items: list[Any], depth: int) -> list[Any]:
+    if depth > MAX_DEPTH:
+        raise _Unencodable(items, _TOO_DEEP_OR_CYCLE)
+    # A list of numbers, or of ASCII text, is checked in C-level passes and kept as it is.
+    if _PLAIN.issuperset(map(type, items)) or (
+        _STR.issuperset(map(type, items)) and "".join(items).isascii()
+    ):
+        return items
+    return _encode_members(items, enumerate(items), depth)
+
+
+def _encode_dict(mapping: dict[Any, Any], depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise _Unencodable(mapping, _TOO_DEEP_OR_CYCLE)
+    if TAG not in mapping:
+        try:
+            return _encode_members(mapping, mapping.items(), depth, text_keys=True)
+        except _NotPlain:
+            pass
+    return _encode_pairs(mapping, depth)
+
+
+def _encode_pairs(mapping: dict[Any, Any], depth: int) -> dict[str, Any]:
+    # {"$t": "dict", "v": [[key, value], ...]}: never empty (an empty dict is plain), so
+    # the pairs are lists two levels down.
+    if depth + 2 > MAX_DEPTH:
+        raise _Unencodable(mapping, _TOO_DEEP_OR_CYCLE)
+    pairs = []
+    for key, item in mapping.items():
+        segment = f"<key {_short_repr(key)}>"  # names the key until it is encoded
+        try:
+            encoded_key = _encode(key, depth + 3)
+            segment = _key_segment(key)
+            pairs.append([encoded_key, _encode(item, depth + 3)])
+        except _Unencodable as exc:
+            exc.path.append(segment)
+            raise
+    return {TAG: "dict", "v": pairs}
 
 
 def _sorted_if_possible(items: set[Any] | frozenset[Any]) -> list[Any]:
     # Sorted when the elements allow it, so equal sets always produce the same JSON.
     try:
         return sorted(items)
-    except TypeError:
+    except Exception:  # unorderable elements, or a user __lt__ that fails
         return list(items)
 
 
-def _encode_tuple(value: tuple[Any, ...]) -> dict[str, Any]:
-    return {TAG: "tuple", "v": _encode_items(value)}
+def _as_list(tag: str, members: Callable[[Any], list[Any]]) -> _Encoder:
+    """The encoder of a type written as ``{"$t": tag, "v": [...]}``."""
+
+    def encode(value: Any, depth: int) -> dict[str, Any]:
+        return {TAG: tag, "v": _encode_list(members(value), depth + 1)}
+
+    return encode
 
 
-def _encode_set(value: set[Any]) -> dict[str, Any]:
-    return {TAG: "set", "v": _encode_items(_sorted_if_possible(value))}
+def _as_text(tag: str, text: Callable[[Any], str]) -> _Encoder:
+    """The encoder of a type written as ``{"$t": tag, "v": "text"}``."""
+
+    def encode(value: Any, depth: int) -> dict[str, Any]:
+        return {TAG: tag, "v": text(value)}
+
+    return encode
 
 
-def _encode_frozenset(value: frozenset[Any]) -> dict[str, Any]:
-    return {TAG: "frozenset", "v": _encode_items(_sorted_if_possible(value))}
-
-
-def _zone_key(zone: tzinfo | None) -> str | None:
+def _encode_clock(value: datetime | time, depth: int) -> dict[str, Any]:
+    tree: dict[str, Any] = {TAG: _CLOCK_TAGS[type(value)], "v": value.isoformat()}
+    zone = value.tzinfo
     # A ZoneInfo is kept by name: an ISO offset alone would lose the DST rules.
     if isinstance(zone, ZoneInfo) and zone.key is not None:
-        return zone.key
-    return None
-
-
-def _encode_datetime(value: datetime) -> dict[str, Any]:
-    tree: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
-    key = _zone_key(value.tzinfo)
-    if key is not None:
-        tree["tz"] = key
+        tree["tz"] = zone.key
         if value.fold:
             tree["fold"] = 1
     return tree
 
 
-def _encode_time(value: time) -> dict[str, Any]:
-    tree: dict[str, Any] = {TAG: "time", "v": value.isoformat()}
-    key = _zone_key(value.tzinfo)
-    if key is not None:
-        tree["tz"] = key
-        if value.fold:
-            tree["fold"] = 1
-    return tree
-
-
-def _encode_date(value: date) -> dict[str, Any]:
-    return {TAG: "date", "v": value.isoformat()}
-
-
-def _encode_timedelta(value: timedelta) -> dict[str, Any]:
-    # The three normalized components are exact; total_seconds() as a float is not.
-    return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
-
-
-def _encode_decimal(value: Decimal) -> dict[str, Any]:
-    return {TAG: "decimal", "v": str(value)}
-
-
-def _encode_uuid(value: uuid.UUID) -> dict[str, Any]:
-    return {TAG: "uuid", "v": str(value)}
-
-
-def _encode_bytes(value: bytes) -> dict[str, Any]:
-    return {TAG: "bytes", "v": base64.b64encode(value).decode("ascii")}
-
+_CLOCK_TAGS: Final = {datetime: "datetime", time: "time"}
 
 _ENCODERS: dict[type, _Encoder] = {
-    tuple: _encode_tuple,
-    set: _encode_set,
-    frozenset: _encode_frozenset,
-    datetime: _encode_datetime,
-    date: _encode_date,
-    time: _encode_time,
-    timedelta: _encode_timedelta,
-    Decimal: _encode_decimal,
-    uuid.UUID: _encode_uuid,
-    bytes: _encode_bytes,
+    tuple: _as_list("tuple", list),
+    set: _as_list("set", _sorted_if_possible),
+    frozenset: _as_list("frozenset", _sorted_if_possible),
+    # The three normalized components are exact; total_seconds() as a float is not.
+    timedelta: _as_list("timedelta", lambda value: [value.days, value.seconds, value.microseconds]),
+    datetime: _encode_clock,
+    time: _encode_clock,
+    date: _as_text("date", date.isoformat),
+    Decimal: _as_text("decimal", str),
+    Fraction: _as_text("fraction", str),
+    complex: _as_text("complex", repr),  # the shortest exact form, NaN and infinity too
+    uuid.UUID: _as_text("uuid", str),
+    bytes: _as_text("bytes", lambda value: base64.b64encode(value).decode("ascii")),
 }
 """Encoder per exact type; Enum, dataclass and attrs classes are added on first sight."""
 
-_BUILTIN_BASES: Final = (str, int, float, list, dict, tuple, set, frozenset, bytes)
+_BUILT_IN: Final = (str, int, float, list, dict, *_ENCODERS)
+"""The types whose subclasses are refused by name (as they would lose their class)."""
+
 _SUPPORTED = (
-    "str, int, float, bool, None, list, dict, tuple, set, frozenset, bytes, datetime, date, "
-    "time, timedelta, Decimal, UUID, Enum members, dataclass and attrs instances"
+    "str, int, float, complex, bool, None, list, dict, tuple, set, frozenset, bytes, "
+    "datetime, date, time, timedelta, Decimal, Fraction, UUID, Enum members, dataclass and "
+    "attrs instances"
 )
 
 
@@ -305,11 +363,9 @@ def _encoder_for(kind: type, value: Any) -> _Encoder:
     if issubclass(kind, Enum):
         encoder = _enum_encoder(kind, _class_path(kind, value))
     elif dataclasses.is_dataclass(kind):
-        names = tuple(field.name for field in dataclasses.fields(kind))
-        encoder = _record_encoder("dataclass", _class_path(kind, value), names)
+        encoder = _record_encoder("dataclass", _class_path(kind, value), dataclasses.fields(kind))
     elif attrs.has(kind):
-        names = tuple(field.name for field in attrs.fields(kind))
-        encoder = _record_encoder("attrs", _class_path(kind, value), names)
+        encoder = _record_encoder("attrs", _class_path(kind, value), attrs.fields(kind))
     else:
         _refuse(kind, value)
     _ENCODERS[kind] = encoder
@@ -317,7 +373,7 @@ def _encoder_for(kind: type, value: Any) -> _Encoder:
 
 
 def _refuse(kind: type, value: Any) -> NoReturn:
-    for base in (*_BUILTIN_BASES, datetime, date, time, timedelta, Decimal, uuid.UUID):
+    for base in _BUILT_IN:
         if issubclass(kind, base):
             raise _Unencodable(
                 value,
@@ -338,20 +394,19 @@ def _class_path(kind: type, value: Any) -> str:
         raise _Unencodable(
             value, "the class is defined inside a function; define it at module level"
         )
-    module = sys.modules.get(kind.__module__)
-    if module is None or _lookup(module, kind.__qualname__) is not kind:
+    if _lookup(kind.__module__, kind.__qualname__) is not kind:
         raise _Unencodable(value, f"the class cannot be found again as {path!r}")
     return path
 
 
 def _enum_encoder(kind: type[Enum], path: str) -> _Encoder:
-    def encode(member: Enum) -> dict[str, Any]:
+    def encode(member: Enum, depth: int) -> dict[str, Any]:
         name = member.name
         if name is not None and kind.__members__.get(name) is member:
             return {TAG: "enum", "c": path, "n": name}
         # Members without a name of their own (combined Flag values) go by value.
         try:
-            value = _encode(member.value)
+            value = _encode(member.value, depth + 1)
         except _Unencodable as exc:
             exc.path.append(".value")
             raise
@@ -363,82 +418,73 @@ def _enum_encoder(kind: type[Enum], path: str) -> _Encoder:
 _UNSET: Final = object()
 
 
-def _record_encoder(tag: str, path: str, names: tuple[str, ...]) -> _Encoder:
-    def encode(instance: Any) -> dict[str, Any]:
-        fields = {}
+def _record_encoder(tag: str, path: str, fields: Iterable[Any]) -> _Encoder:
+    names = tuple(field.name for field in fields)
+
+    def encode(instance: Any, depth: int) -> dict[str, Any]:
+        if depth + 1 > MAX_DEPTH:  # the fields' object
+            raise _Unencodable(instance, _TOO_DEEP_OR_CYCLE)
+        values = {}
         for name in names:
             value = getattr(instance, name, _UNSET)
-            if type(value) in _SCALARS:
-                fields[name] = value
-                continue
-            if value is _UNSET:
-                # A field never set (an ``init=False`` field without default): leave it out.
-                continue
-            try:
-                fields[name] = _encode(value)
-            except _Unencodable as exc:
-                exc.path.append("." + name)
-                raise
-        return {TAG: tag, "c": path, "v": fields}
+            # A field never set (an ``init=False`` field without default) is left out.
+            if value is not _UNSET:
+                values[name] = value
+        return {TAG: tag, "c": path, "v": _encode_members(values, values.items(), depth + 1)}
 
     return encode
 
 
 # --------------------------------------------------------------------------- decoding
 
-
-def _decode(tree: Any) -> Any:
-    kind = type(tree)
-    if kind is list:
-        return _decode_list(tree)
-    if kind is dict:
-        return _decode_dict(tree)
-    return tree
-
-
 _LEAVES: Final = frozenset({str, int, float, bool, type(None)})
 """JSON types with nothing inside to decode."""
 
 
-def _decode_list(items: list[Any]) -> list[Any]:
+def _decode(tree: Any, depth: int) -> Any:
+    kind = type(tree)
+    if kind is list:
+        return _decode_list(tree, depth)
+    if kind is dict:
+        return _decode_dict(tree, depth)
+    if kind in _LEAVES:
+        return tree
+    raise _Undecodable(f"{_type_name(kind)} is not JSON data")
+
+
+def _decode_members(container: _C, members: Iterable[tuple[Any, Any]], depth: int) -> _C:
+    """Decodes the members of a list or dict at ``depth``, given as (index or key, member);
+    ``container`` itself when none of them changes."""
+    out = container
+    for key, item in members:
+        if type(item) not in _LEAVES:
+            decoded = _decode(item, depth + 1)
+            if decoded is not item:
+                if out is container:
+                    out = container.copy()
+                out[key] = decoded
+    return out
+
+
+def _decode_list(items: list[Any], depth: int) -> list[Any]:
+    if depth > MAX_DEPTH:
+        raise _Undecodable(_TOO_DEEP)
     if _LEAVES.issuperset(map(type, items)):
         return items
-    out: list[Any] | None = None
-    for index, item in enumerate(items):
-        kind = type(item)
-        decoded = _decode(item) if kind is list or kind is dict else item
-        if out is not None:
-            out.append(decoded)
-        elif decoded is not item:
-            out = items[:index]
-            out.append(decoded)
-    return items if out is None else out
+    return _decode_members(items, enumerate(items), depth)
 
 
-def _decode_dict(mapping: dict[str, Any]) -> Any:
+def _decode_dict(mapping: dict[str, Any], depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise _Undecodable(_TOO_DEEP)
     # Bottom-up, like json's object_hook: members first, then the object itself.
-    if _LEAVES.issuperset(map(type, mapping.values())):
-        return _untag(mapping) if TAG in mapping else mapping
-    out: dict[str, Any] | None = None
-    for key, item in mapping.items():
-        kind = type(item)
-        decoded = _decode(item) if kind is list or kind is dict else item
-        if out is not None:
-            out[key] = decoded
-        elif decoded is not item:
-            out = dict(mapping)
-            out[key] = decoded
-    result = mapping if out is None else out
-    return _untag(result) if TAG in result else result
+    if not _LEAVES.issuperset(map(type, mapping.values())):
+        mapping = _decode_members(mapping, mapping.items(), depth)
+    return _untag(mapping) if TAG in mapping else mapping
 
 
 def _untag(tree: dict[str, Any]) -> Any:
-    """Turns one tagged object, whose members are already decoded, into its value.
-
-    Also the ``object_hook`` of :meth:`Codec.loads`.
-    """
-    if TAG not in tree:
-        return tree
+    """Turns one tagged object, whose members are already decoded, into its value."""
     tag = tree[TAG]
     decoder = _DECODERS.get(tag) if type(tag) is str else None
     if decoder is None:
@@ -449,48 +495,39 @@ def _untag(tree: dict[str, Any]) -> Any:
         raise
     except Exception as exc:
         # Malformed stored data must surface as SerializationError, whatever broke.
-        raise _Undecodable(f"malformed {tag!r} value {tree!r}: {exc}") from exc
+        raise _Undecodable(f"malformed {tag!r} value {_short_repr(tree, 200)}: {exc}") from exc
 
 
-def _value(tree: dict[str, Any], kind: type) -> Any:
-    value = tree["v"]
-    if type(value) is not kind:
-        raise TypeError(f"'v' must be a {kind.__name__}")
-    return value
+def _from(kind: type, make: Callable[[Any], Any]) -> _Decoder:
+    """The decoder of a tag whose ``"v"`` member is a ``kind`` (str or list)."""
+
+    def decode(tree: dict[str, Any]) -> Any:
+        value = tree["v"]
+        if type(value) is not kind:
+            raise TypeError(f"'v' must be a {kind.__name__}")
+        return make(value)
+
+    return decode
 
 
-def _decode_pairs(tree: dict[str, Any]) -> dict[Any, Any]:
-    return {key: value for key, value in _value(tree, list)}
+def _clock_decoder(kind: type[datetime] | type[time]) -> _Decoder:
+    read = _from(str, kind.fromisoformat)
+
+    def decode(tree: dict[str, Any]) -> Any:
+        value = read(tree)
+        key = tree.get("tz")
+        # The stored wall time and fold put back in the zone, exactly as they were, even
+        # for a wall time that the zone skips (converting the offset instead would move it).
+        if key is None:
+            return value
+        return value.replace(tzinfo=ZoneInfo(key), fold=tree.get("fold", 0))
+
+    return decode
 
 
-def _decode_datetime(tree: dict[str, Any]) -> datetime:
-    value = datetime.fromisoformat(_value(tree, str))
-    key = tree.get("tz")
-    # The stored wall time and fold put back in the zone, exactly as they were, even for
-    # a wall time that the zone skips (converting the offset instead would move it).
-    if key is None:
-        return value
-    return value.replace(tzinfo=ZoneInfo(key), fold=tree.get("fold", 0))
-
-
-def _decode_time(tree: dict[str, Any]) -> time:
-    value = time.fromisoformat(_value(tree, str))
-    key = tree.get("tz")
-    if key is None:
-        return value
-    return value.replace(tzinfo=ZoneInfo(key), fold=tree.get("fold", 0))
-
-
-def _decode_timedelta(tree: dict[str, Any]) -> timedelta:
-    days, seconds, microseconds = _value(tree, list)
+def _timedelta(parts: list[Any]) -> timedelta:
+    days, seconds, microseconds = parts
     return timedelta(days=days, seconds=seconds, microseconds=microseconds)
-
-
-def _decode_bytes(tree: dict[str, Any]) -> bytes:
-    try:
-        return base64.b64decode(_value(tree, str), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(str(exc)) from exc
 
 
 def _decode_enum(tree: dict[str, Any]) -> Enum:
@@ -501,10 +538,13 @@ def _decode_enum(tree: dict[str, Any]) -> Enum:
     return kind(tree["v"])  # type: ignore[no-any-return]
 
 
+_read_fields = _from(dict, lambda fields: fields)
+
+
 def _decode_record(tree: dict[str, Any]) -> Any:
     tag = tree[TAG]
     kind = _resolve(tree["c"], tag)
-    stored = _value(tree, dict)
+    stored = _read_fields(tree)
     fields = _FIELDS.get(kind)
     if fields is None:
         declared = dataclasses.fields(kind) if tag == "dataclass" else attrs.fields(kind)
@@ -545,17 +585,19 @@ def _default(tag: str, kind: type, name: str, field: Any, instance: Any) -> Any:
 
 
 _DECODERS: dict[str, _Decoder] = {
-    "dict": _decode_pairs,
-    "tuple": lambda tree: tuple(_value(tree, list)),
-    "set": lambda tree: set(_value(tree, list)),
-    "frozenset": lambda tree: frozenset(_value(tree, list)),
-    "datetime": _decode_datetime,
-    "date": lambda tree: date.fromisoformat(_value(tree, str)),
-    "time": _decode_time,
-    "timedelta": _decode_timedelta,
-    "decimal": lambda tree: Decimal(_value(tree, str)),
-    "uuid": lambda tree: uuid.UUID(_value(tree, str)),
-    "bytes": _decode_bytes,
+    "dict": _from(list, dict),
+    "tuple": _from(list, tuple),
+    "set": _from(list, set),
+    "frozenset": _from(list, frozenset),
+    "timedelta": _from(list, _timedelta),
+    "datetime": _clock_decoder(datetime),
+    "time": _clock_decoder(time),
+    "date": _from(str, date.fromisoformat),
+    "decimal": _from(str, Decimal),
+    "fraction": _from(str, Fraction),
+    "complex": _from(str, complex),
+    "uuid": _from(str, uuid.UUID),
+    "bytes": _from(str, lambda text: base64.b64decode(text, validate=True)),
     "enum": _decode_enum,
     "dataclass": _decode_record,
     "attrs": _decode_record,
@@ -572,10 +614,11 @@ _KIND_CHECKS: Final[dict[str, tuple[Callable[[type], bool], str]]] = {
 
 
 def _resolve(path: Any, tag: str) -> Any:
-    """Imports the class a tag names and checks it is of the kind the tag allows.
+    """Finds the class a tag names and checks it is of the kind the tag allows.
 
-    The named object is looked up statically and never called, so a tag such as
-    ``"os:system"`` is refused without running anything.
+    Only modules already imported are searched (stored data must not choose which code is
+    loaded), and the named object is looked up statically and never called, so a tag such
+    as ``"os:system"`` is refused without running anything.
     """
     cached = _CLASSES.get((tag, path))
     if cached is not None:
@@ -583,11 +626,12 @@ def _resolve(path: Any, tag: str) -> Any:
     if type(path) is not str or path.count(":") != 1:
         raise _Undecodable(f"bad class path {path!r} in {tag!r} tag; expected 'module:QualName'")
     module_name, qualname = path.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise _Undecodable(f"cannot import module {module_name!r} for {path!r}: {exc}") from exc
-    found = _lookup(module, qualname)
+    if module_name not in sys.modules:
+        raise _Undecodable(
+            f"module {module_name!r} of {path!r} is not loaded; import it first (decoding "
+            "never imports a module that stored data names)"
+        )
+    found = _lookup(module_name, qualname)
     check, expected = _KIND_CHECKS[tag]
     if not isinstance(found, type) or not check(found):
         raise _Undecodable(f"{path!r} is not {expected}; refusing to decode it")
@@ -595,9 +639,9 @@ def _resolve(path: Any, tag: str) -> Any:
     return found
 
 
-def _lookup(namespace: Any, qualname: str) -> Any:
+def _lookup(module_name: str, qualname: str) -> Any:
     # getattr_static: no module __getattr__, no descriptor, no metaclass code runs.
-    found = namespace
+    found: Any = sys.modules.get(module_name)
     for part in qualname.split("."):
         try:
             found = inspect.getattr_static(found, part)
@@ -609,44 +653,41 @@ def _lookup(namespace: Any, qualname: str) -> Any:
 # --------------------------------------------------------------------------- structuring
 
 
-def _from_iso(kind: type[date] | type[time], what: str) -> Callable[[Any, Any], Any]:
-    """A structure hook for ``kind``: kept if it already is one, parsed from ISO 8601 text."""
+def _parsing_hook(
+    kind: type, accepts: tuple[type, ...], parse: Callable[[Any], Any], expected: str
+) -> Callable[[Any, Any], Any]:
+    """A structure hook for ``kind``: kept if it already is one, else parsed from one of the
+    plain JSON types ``accepts`` (never from a bool)."""
 
     def structure(value: Any, _: Any) -> Any:
         if isinstance(value, kind):
             return value
-        if isinstance(value, str):
-            return kind.fromisoformat(value)
-        raise TypeError(f"expected an ISO 8601 {what}, got {_type_name(type(value))}")
+        if isinstance(value, accepts) and not isinstance(value, bool):
+            return parse(value)
+        raise TypeError(f"expected {expected}, got {_type_name(type(value))}")
 
     return structure
 
 
-def _structure_timedelta(value: Any, _: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    raise TypeError(f"expected a number of seconds, got {_type_name(type(value))}")
+def _exact(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # repr() is a float's shortest exact form: 0.1 -> Decimal("0.1"), not 0.1000000000000000055…
+    return lambda value: make(repr(value) if type(value) is float else value)
 
 
-def _structure_decimal(value: Any, _: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, float):
-        # repr() is the shortest exact form: 0.1 -> Decimal("0.1"), not 0.1000000000000000055…
-        return Decimal(repr(value))
-    raise TypeError(f"expected a decimal string or number, got {_type_name(type(value))}")
+_NUMBER: Final = (str, int, float)
 
-
-def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        return uuid.UUID(value)
-    raise TypeError(f"expected a UUID string, got {_type_name(type(value))}")
+_PARSED: Final[list[tuple[type, tuple[type, ...], Callable[[Any], Any], str]]] = [
+    (datetime, (str,), datetime.fromisoformat, "an ISO 8601 string"),
+    (date, (str,), date.fromisoformat, "an ISO 8601 date string"),
+    (time, (str,), time.fromisoformat, "an ISO 8601 time string"),
+    (timedelta, (int, float), lambda seconds: timedelta(seconds=seconds), "a number of seconds"),
+    (Decimal, _NUMBER, _exact(Decimal), "a decimal string or number"),
+    (Fraction, _NUMBER, _exact(Fraction), "a fraction string or number"),
+    (complex, _NUMBER, complex, "a complex number or its string"),
+    (uuid.UUID, (str,), uuid.UUID, "a UUID string"),
+]
+"""Per type: the plain JSON types :func:`structure` converts to it, how, and what it
+expects (for the message)."""
 
 
 def _is_record(kind: Any) -> bool:
@@ -655,15 +696,8 @@ def _is_record(kind: Any) -> bool:
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
-    for kind, hook in (
-        (datetime, _from_iso(datetime, "string")),
-        (date, _from_iso(date, "date string")),
-        (time, _from_iso(time, "time string")),
-        (timedelta, _structure_timedelta),
-        (Decimal, _structure_decimal),
-        (uuid.UUID, _structure_uuid),
-    ):
-        converter.register_structure_hook(kind, hook)
+    for kind, accepts, parse, expected in _PARSED:
+        converter.register_structure_hook(kind, _parsing_hook(kind, accepts, parse, expected))
 
     def record_hook(kind: Any) -> Callable[[Any, Any], Any]:
         from_dict = make_dict_structure_fn(kind, converter)
@@ -680,11 +714,22 @@ def _make_converter() -> cattrs.Converter:
 
 
 _CONVERTER: Final = _make_converter()
-"""The one converter behind every :meth:`Codec.structure` call (its hooks are cached)."""
+"""The one converter behind every :func:`structure` call (its hooks are cached)."""
 
 
-def _no_hint(hint: Any) -> bool:
-    return hint is None or hint is Any or hint is inspect.Parameter.empty
+def _structure(value: Any, hint: Any) -> Any:
+    if hint is None or hint is Any or hint is inspect.Parameter.empty:
+        return value
+    if isinstance(hint, type) and isinstance(value, hint):
+        return value
+    try:
+        return _CONVERTER.structure(value, hint)
+    except Exception as exc:
+        problems = "; ".join(cattrs.transform_error(exc, path="$"))
+        hint_name = _type_name(hint) if isinstance(hint, type) else repr(hint)
+        raise _Failure(
+            f"cannot convert {_type_name(type(value))} to {hint_name}: {problems}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- JSON text
@@ -721,301 +766,246 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 _dump: Final = _make_dumper()
-_load: Final = json.JSONDecoder(object_hook=_untag, parse_constant=_refuse_constant).decode
+_load: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def _parse(text: Any) -> Any:
+    if not isinstance(text, str | bytes | bytearray):
+        raise _Undecodable(f"expected JSON text (str or bytes), got {_type_name(type(text))}")
+    try:
+        return _load(text if isinstance(text, str) else text.decode("utf-8"))
+    except ValueError as exc:  # bad UTF-8, bad JSON, an int too long to read
+        raise _Undecodable(f"invalid JSON: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- public
 
+_CAUGHT: Final = (_Failure, RecursionError)
+_WRITE_ERRORS: Final = (TypeError, ValueError, RecursionError)
+"""What the JSON writer raises for something that is not JSON data."""
 
-class Codec:
-    """Turns values into JSON and back, keeping their Python types.
+
+def encode(
+    value: Any,
+    *,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> Any:
+    """Turns a value into a tree of JSON-compatible values.
+
+    JSON-native parts of ``value`` are returned as they are, not copied.
 
     Args:
-        max_payload_bytes: Largest encoded value, in UTF-8 bytes, that :meth:`check_size`
-            accepts.
+        value: The value to encode.
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
 
-    Example::
+    Returns:
+        Something ``json.dumps`` accepts; :func:`decode` turns it back into ``value``.
 
-        codec = Codec()
-        text = codec.dumps({"at": datetime(2024, 1, 1), "ids": (1, 2)})
-        assert codec.loads(text) == {"at": datetime(2024, 1, 1), "ids": (1, 2)}
+    Raises:
+        SerializationError: A part of ``value`` cannot be encoded (an unsupported type, a
+            string with a lone surrogate, NaN, nesting deeper than :data:`MAX_DEPTH`); the
+            message names its type and where it is, e.g. ``at $.items[2].when``.
     """
+    if type(value) in _PLAIN:  # the most common step results, without a call
+        return value
+    try:
+        return _encode(value, 1)
+    except _CAUGHT as exc:
+        _fail(exc, reactor, execution_id, step)
 
-    def __init__(self, *, max_payload_bytes: int = 1 << 20) -> None:
-        if max_payload_bytes <= 0:
-            raise ValueError(f"max_payload_bytes must be positive, got {max_payload_bytes}")
-        self.max_payload_bytes = max_payload_bytes
 
-    def __repr__(self) -> str:
-        return f"Codec(max_payload_bytes={self.max_payload_bytes})"
+def dumps(
+    value: Any,
+    *,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> str:
+    """Encodes a value as compact JSON text (UTF-8 characters kept as they are).
 
-    def encode(
-        self,
-        value: Any,
-        *,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> Any:
-        """Turns a value into a tree of JSON-compatible values.
+    The same as :func:`dump_tree` of :func:`encode`, in one call.
 
-        JSON-native parts of ``value`` are returned as they are, not copied.
+    Args:
+        value: The value to write as JSON text.
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
 
-        Args:
-            value: The value to encode.
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
+    Returns:
+        The JSON text; :func:`loads` turns it back into ``value``.
 
-        Returns:
-            Something ``json.dumps`` accepts; :meth:`decode` turns it back into ``value``.
-
-        Raises:
-            SerializationError: A part of ``value`` cannot be encoded; the message names its
-                type and where it is, e.g. ``at $.items[2].when``.
-        """
-        kind = type(value)
-        if kind is str or kind is int or kind is bool or value is None:
-            return value
-        try:
-            return _encode(value)
-        except _Unencodable as exc:
-            message = exc.message()
-        except RecursionError:
-            message = "cannot encode a value nested too deeply or containing itself"
-        raise SerializationError(
-            message, reactor=reactor, execution_id=execution_id, step=step
-        ) from None
-
-    def dumps(
-        self,
-        value: Any,
-        *,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> str:
-        """Encodes a value as compact JSON text (UTF-8 characters kept as they are).
-
-        Args:
-            value: The value to encode.
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
-
-        Returns:
-            The JSON text; :meth:`loads` turns it back into ``value``.
-
-        Raises:
-            SerializationError: As for :meth:`encode`.
-        """
-        kind = type(value)
-        if kind is str or kind is int or kind is bool or value is None:
-            return _dump(value)
-        tree = self.encode(value, reactor=reactor, execution_id=execution_id, step=step)
+    Raises:
+        SerializationError: As for :func:`encode`, or an ``int`` has more digits than
+            Python writes (``sys.get_int_max_str_digits()``).
+    """
+    tree = encode(value, reactor=reactor, execution_id=execution_id, step=step)
+    try:
         return _dump(tree)
+    except _WRITE_ERRORS as exc:  # an int too long for str() (sys.get_int_max_str_digits)
+        _fail(exc, reactor, execution_id, step)
 
-    def dump_tree(self, tree: Any) -> str:
-        """Compact JSON text of a tree made by :meth:`encode`, or of plain JSON data
-        holding such trees (the fast way: the tree needs no more checks).
 
-        Raises:
-            TypeError: Something in ``tree`` is not plain JSON data.
-            ValueError: ``tree`` holds NaN or an infinity.
-        """
+def dump_tree(tree: Any) -> str:
+    """Compact JSON text of a tree made by :func:`encode`, or of plain JSON data holding
+    such trees (the fast way: the tree needs no more checks).
+
+    Raises:
+        SerializationError: Something in ``tree`` is not plain JSON data, or is NaN or an
+            infinity.
+    """
+    try:
         return _dump(tree)
+    except _WRITE_ERRORS as exc:
+        _fail(exc, None, None, None)
 
-    def decode(
-        self,
-        tree: Any,
-        hint: Any = None,
-        *,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> Any:
-        """Turns a tree made by :meth:`encode` back into the value, optionally structured.
 
-        Args:
-            tree: The JSON-compatible tree; it is not modified.
-            hint: A type to convert the decoded value to with :meth:`structure`, e.g. the
-                return annotation of a step. ``None`` leaves the value as decoded.
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
+def decode(
+    tree: Any,
+    hint: Any = None,
+    *,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> Any:
+    """Turns a tree made by :func:`encode` back into the value, optionally structured.
 
-        Returns:
-            The decoded value.
+    Decoding runs no code of the classes it restores, and imports no module.
 
-        Raises:
-            SerializationError: The tree has an unknown or malformed tag, names a class that
-                is not an Enum, dataclass or attrs class, or does not fit ``hint``.
-        """
-        return self._decoded(
-            lambda: _decode(tree), hint, reactor=reactor, execution_id=execution_id, step=step
-        )
+    Args:
+        tree: The JSON-compatible tree; it is not modified.
+        hint: A type to convert the decoded value to with :func:`structure`, e.g. the
+            return annotation of a step. ``None`` leaves the value as decoded.
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
 
-    def loads(
-        self,
-        text: str | bytes,
-        hint: Any = None,
-        *,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> Any:
-        """Parses JSON text made by :meth:`dumps` back into the value.
+    Returns:
+        The value as it was encoded, or as ``hint`` describes it.
 
-        Args:
-            text: The JSON text.
-            hint: As for :meth:`decode`.
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
+    Raises:
+        SerializationError: The tree holds something other than JSON data, is nested deeper
+            than :data:`MAX_DEPTH`, has an unknown or malformed tag, names a class that is
+            not an already imported Enum, dataclass or attrs class, or does not fit
+            ``hint``.
+    """
+    try:
+        value = _decode(tree, 1)
+        return value if hint is None else _structure(value, hint)
+    except _CAUGHT as exc:
+        _fail(exc, reactor, execution_id, step)
 
-        Returns:
-            The decoded value.
 
-        Raises:
-            SerializationError: ``text`` is not valid JSON, or as for :meth:`decode`.
-        """
-        return self._decoded(
-            lambda: _load(text if isinstance(text, str) else text.decode("utf-8")),
-            hint,
-            reactor=reactor,
-            execution_id=execution_id,
-            step=step,
-        )
+def loads(
+    text: str | bytes,
+    hint: Any = None,
+    *,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> Any:
+    """Parses JSON text made by :func:`dumps` back into the value.
 
-    def _decoded(
-        self,
-        parse: Callable[[], Any],
-        hint: Any,
-        *,
-        reactor: str | None,
-        execution_id: str | None,
-        step: str | None,
-    ) -> Any:
-        """``parse()``, structured to ``hint``; what :meth:`decode` and :meth:`loads`
-        share once they know how to read their input."""
-        cause: BaseException | None
-        try:
-            value = parse()
-        except _Undecodable as exc:
-            message, cause = f"cannot decode value: {exc}", exc.__cause__
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            message, cause = f"cannot decode value: invalid JSON: {exc}", exc
-        except RecursionError:
-            message, cause = "cannot decode a value nested too deeply", None
-        else:
-            if hint is None:
-                return value
-            return self.structure(
-                value, hint, reactor=reactor, execution_id=execution_id, step=step
-            )
-        raise SerializationError(
-            message, reactor=reactor, execution_id=execution_id, step=step
-        ) from cause
+    The same as :func:`decode` of the parsed text, in one call.
 
-    def structure(
-        self,
-        value: Any,
-        hint: Any,
-        *,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> Any:
-        """Converts a decoded plain value to the type ``hint`` describes, with cattrs.
+    Args:
+        text: The JSON text (``bytes`` in UTF-8).
+        hint: As for :func:`decode`.
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
 
-        For values that arrive as plain JSON, such as webhook payloads: a dict becomes a
-        dataclass or attrs instance, an ISO 8601 string a ``datetime``, a list a
-        ``tuple[int, ...]``, a string an Enum member (by value), a number of seconds a
-        ``timedelta``.
+    Returns:
+        The decoded value, structured to ``hint`` if given.
 
-        Args:
-            value: The value to convert.
-            hint: The target type. ``None``, ``typing.Any`` and
-                ``inspect.Parameter.empty`` return ``value`` unchanged, and so does a value
-                that is already an instance of a plain class ``hint``.
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
+    Raises:
+        SerializationError: ``text`` is not text or not valid JSON, or as for
+            :func:`decode`.
+    """
+    try:
+        tree = _parse(text)  # the JSON parser recurses in C: it hits the stack, not MAX_DEPTH
+    except _CAUGHT as exc:
+        _fail(exc, reactor, execution_id, step)
+    return decode(tree, hint, reactor=reactor, execution_id=execution_id, step=step)
 
-        Returns:
-            The converted value.
 
-        Raises:
-            SerializationError: ``value`` does not fit ``hint``; the message lists each
-                problem with its place, e.g. ``invalid value for type, expected int @ $.id``.
-        """
-        if _no_hint(hint):
-            return value
-        if isinstance(hint, type) and isinstance(value, hint):
-            return value
-        try:
-            return _CONVERTER.structure(value, hint)
-        except Exception as exc:
-            problems = "; ".join(cattrs.transform_error(exc, path="$"))
-            raise SerializationError(
-                f"cannot convert {_type_name(type(value))} to {_hint_name(hint)}: {problems}",
-                reactor=reactor,
-                execution_id=execution_id,
-                step=step,
-            ) from exc
+def structure(
+    value: Any,
+    hint: Any,
+    *,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> Any:
+    """Converts a decoded plain value to the type ``hint`` describes, with cattrs.
 
-    def check_size(
-        self,
-        text: str,
-        *,
-        what: str,
-        limit: int | None = None,
-        reactor: str | None = None,
-        execution_id: str | None = None,
-        step: str | None = None,
-    ) -> None:
-        """Refuses encoded text larger than ``max_payload_bytes`` once in UTF-8.
+    For values that arrive as plain JSON, such as webhook payloads: a dict becomes a
+    dataclass or attrs instance, an ISO 8601 string a ``datetime``, a list a
+    ``tuple[int, ...]``, a string an Enum member (by value), a number of seconds a
+    ``timedelta``, a string or number a ``Decimal``, ``Fraction`` or ``complex``.
 
-        Args:
-            text: The encoded text, as returned by :meth:`dumps`.
-            what: What the text is, for the message, e.g. ``"result of step 'fetch'"``.
-            limit: The limit to apply instead of ``max_payload_bytes`` (the configured
-                one, ``reactor.configure(max_payload_bytes=...)``).
-            reactor: Reactor name, for the error message.
-            execution_id: Execution id, for the error message.
-            step: Step name, for the error message.
+    Args:
+        value: The value to convert.
+        hint: The target type. ``None``, ``typing.Any`` and ``inspect.Parameter.empty``
+            return ``value`` unchanged, and so does a value that is already an instance of
+            a plain class ``hint``.
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
 
-        Raises:
-            SerializationError: The text is too large; the message names ``what``, its size
-                and the limit.
-        """
-        limit = self.max_payload_bytes if limit is None else limit
+    Returns:
+        The converted value.
+
+    Raises:
+        SerializationError: ``value`` does not fit ``hint``; the message lists each
+            problem with its place, e.g. ``invalid value for type, expected int @ $.id``.
+    """
+    try:
+        return _structure(value, hint)
+    except _Failure as exc:
+        _fail(exc, reactor, execution_id, step)
+
+
+def check_size(
+    text: str,
+    *,
+    what: str,
+    limit: int,
+    reactor: str | None = None,
+    execution_id: str | None = None,
+    step: str | None = None,
+) -> None:
+    """Refuses encoded text larger than ``limit`` once in UTF-8.
+
+    Short texts are accepted without being encoded: the check costs nothing for them.
+
+    Args:
+        text: The encoded text, as returned by :func:`dumps` or :func:`dump_tree`.
+        what: What the text is, for the message, e.g. ``"result of step 'fetch'"``.
+        limit: The largest size accepted, in bytes (the configured one,
+            ``reactor.configure(max_payload_bytes=...)``).
+        reactor: Reactor name, for the error message.
+        execution_id: Execution id, for the error message.
+        step: Step name, for the error message.
+
+    Raises:
+        SerializationError: ``text`` is not a ``str``, or is too large; the message names
+            ``what``, its size and the limit.
+    """
+    if not isinstance(text, str):
+        problem = f"{what} is {_type_name(type(text))}, not encoded text"
+    else:
         # A character takes at most 4 bytes in UTF-8: short texts need no encoding at all.
         if len(text) * 4 <= limit:
             return
         size = len(text.encode("utf-8", "surrogatepass"))
-        if size > limit:
-            raise SerializationError(
-                f"{what} is {size} bytes once encoded, over the limit of {limit} bytes "
-                "(max_payload_bytes)",
-                reactor=reactor,
-                execution_id=execution_id,
-                step=step,
-            )
-
-
-def _hint_name(hint: Any) -> str:
-    return _type_name(hint) if isinstance(hint, type) else repr(hint)
-
-
-default_codec: Final = Codec()
-"""The codec the rest of reactor uses."""
-
-# TEMPORARY module-level faces (replaced by the codec rewrite)
-encode = default_codec.encode
-dumps = default_codec.dumps
-dump_tree = default_codec.dump_tree
-decode = default_codec.decode
-loads = default_codec.loads
-structure = default_codec.structure
-check_size = default_codec.check_size
+        if size <= limit:
+            return
+        problem = (
+            f"{what} is {size} bytes once encoded, over the limit of {limit} bytes "
+            "(max_payload_bytes)"
+        )
+    _fail(_Failure(problem), reactor, execution_id, step)

@@ -18,7 +18,7 @@ from ._dsl import NOTHING, Nothing
 from ._log import Middleware
 from .storage import MemoryStorage, RedisStorage, Storage
 
-__all__ = ["Config", "configure", "get_config", "reset_config", "storage_for"]
+__all__ = ["DURABILITIES", "Config", "configure", "get_config", "reset_config", "storage_for"]
 
 
 @attrs.frozen
@@ -34,7 +34,11 @@ class Config:
     clock: Callable[[], float] = time.time
     map_concurrency: int = 64
     step_threads: int = 32
+    durability: str = "eager"
 
+
+DURABILITIES = ("eager", "lazy")
+"""The values of ``durability`` (see :func:`configure`)."""
 
 _config = Config()
 _default_lock = threading.Lock()
@@ -64,6 +68,7 @@ def configure(
     clock: Callable[[], float] | Nothing = NOTHING,
     map_concurrency: int | Nothing = NOTHING,
     step_threads: int | Nothing = NOTHING,
+    durability: str | Nothing = NOTHING,
 ) -> Config:
     """Set process-wide options; options left out keep their value.
 
@@ -81,11 +86,19 @@ def configure(
         early_payload_ttl: Seconds an early payload waits for its execution.
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).
+            Leases never use it: they are stamped and compared in the store's clock.
         map_concurrency: How many elements of a ``map_`` run at once when the map sets
             no ``max_concurrency`` of its own (default 64): bounds the memory and threads
             a map of thousands of items takes.
         step_threads: Size of the thread pool ``def`` steps run on when they leave the
             event loop (default 32).
+        durability: On durable storage, ``"eager"`` (default) records each step's
+            completion before any step that depends on it starts (steps completing in
+            the same scheduling pass share one write): after a crash only the steps in
+            flight run again. ``"lazy"`` checkpoints only once a pass has lasted
+            ``checkpoint_after``, then at heartbeats: fewer writes, but a crash may run
+            again the steps completed since the last checkpoint. A reactor class may set
+            its own ``durability``.
 
     Returns:
         The options now in force.
@@ -107,7 +120,10 @@ def configure(
         "clock": clock,
         "map_concurrency": map_concurrency,
         "step_threads": step_threads,
+        "durability": durability,
     }
+    if durability is not NOTHING and durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, got {durability!r}")
     _config = attrs.evolve(_config, **{k: v for k, v in given.items() if v is not NOTHING})
     return _config
 

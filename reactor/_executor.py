@@ -28,8 +28,10 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from functools import partial
 from typing import Any
 
+import attrs
+
 from . import _codec
-from ._body import Body, FanOut, ParentLink, Trees, dump_body, load_body
+from ._body import Body, FanOut, ParentLink, RollbackState, Trees, dump_body, load_body
 from ._config import get_config
 from ._dispatch import installed
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
@@ -43,7 +45,7 @@ from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
 from ._records import Execution, PendingInterrupt
 from ._retry import cas_retry
-from ._saga import outcome, roll_back
+from ._saga import compensations, failure, outcome, roll_back
 from ._scheduler import schedule
 from ._status import Status
 from .errors import (
@@ -125,6 +127,10 @@ class Run:
         self.undone_paths: set[str] = set()
         self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
+        #: Interrupts no longer pending, by path, with their correlation ids.
+        self.retired: dict[str, str | None] = {}
+        #: Correlation ids the store holds for this execution (as last written or read).
+        self.held_cids: frozenset[str] = frozenset()
         self.element_failures: dict[str, FailureInfo] = {}
         #: Fanned-out maps: the batch each waits for; and this execution's parent, if it
         #: is an element of one (see :mod:`reactor._fanout`).
@@ -137,6 +143,15 @@ class Run:
         self.created_at = config.clock()
         self.updated_at = self.created_at
         self.owner = owner if owner is not None else new_token()
+        self.fence = 1
+        #: A rollback in progress (recorded before its first hook on durable storage).
+        self.rollback_state: RollbackState | None = None
+        #: Whether each completion is recorded before dependents start (DESIGN §9).
+        self.eager = storage.durable and (plan.durability or config.durability) == "eager"
+        #: Until when (``time.monotonic()``) the lease surely holds: the last successful
+        #: write or renewal was *sent* before the store stamped it, so the lease the store
+        #: granted ends no sooner than this. ``None``: no lease held.
+        self.lease_deadline: float | None = None
         #: Why the run stops starting steps, if it does.
         self.stop: Stop | None = None
         #: The reason given with a ``HALTED``/``CANCELLED`` stop.
@@ -149,6 +164,7 @@ class Run:
         self.inline_sync = False
         self.log = emitter(config.middleware, reactor=plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
+        self._checkpoint_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
         self.next_beat = 0.0
 
@@ -177,6 +193,10 @@ class Run:
         """Whether no further step may start in ``scope``."""
         if self.stop is not None:
             return True
+        if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
+            # The lease may have run out: another process may own the execution now.
+            self.lease_lost()
+            return True
         if scope.parent is None:
             # The common case, checked twice per step: settled in two attribute reads.
             return scope.failure is not None
@@ -188,16 +208,21 @@ class Run:
         return dump_body(
             Body(
                 owner=self.owner,
+                fence=self.fence,
                 inputs=self.inputs_tree,
                 results=Trees(self.trees),
                 done=self.done,
-                undo=self.undo_stack,
+                undo=[p for p in self.undo_stack if p not in self.undone_paths]
+                if self.undone_paths
+                else self.undo_stack,
                 pending={p: v.stored() for p, v in self.pending.items()},
                 resolved=sorted(self.resolved),
+                retired=self.retired,
                 frames=Trees(self.frame_trees),
                 element_failures=self.element_failures,
                 error=self.error,
                 halt_reason=self.stop_reason if self.stop is Stop.HALTED else None,
+                rollback=self.rollback_state,
                 undo_request=self.stop_reason
                 if self.stop is Stop.CANCELLED and self.undo_on_cancel
                 else None,
@@ -209,7 +234,14 @@ class Run:
             )
         )
 
-    def envelope(self) -> StoredExecution:
+    def envelope(self, *, register: bool = False) -> StoredExecution:
+        """The execution as storage keeps it.
+
+        Args:
+            register: List the correlation ids of interrupts reached since the last write
+                (only a pause registers them, and deals with an id held elsewhere or an
+                early payload waiting for it); other writes keep those already held.
+        """
         paused = self.status is Status.PAUSED
         deadlines = [
             p.deadline
@@ -222,15 +254,27 @@ class Run:
             status=self.status,
             version=self.version,
             body=self.body(),
-            correlation_ids=tuple(
-                p.correlation_id for p in self.pending.values() if p.correlation_id is not None
+            correlation_ids=(
+                *(
+                    cid
+                    for p in self.pending.values()
+                    if (cid := p.correlation_id) is not None and (register or cid in self.held_cids)
+                ),
+                *(cid for cid in self.retired.values() if cid is not None),
             ),
             deadline=min(deadlines) if paused and deadlines else None,
             reason=self.reason,
             created_at=self.created_at,
         )
 
-    async def write(self, *, lease_seconds: float | None = None, locked: bool = True) -> None:
+    async def write(
+        self,
+        *,
+        lease_seconds: float | None = None,
+        locked: bool = True,
+        takeover: bool = False,
+        register: bool = False,
+    ) -> None:
         """One compare-and-set write of the current state.
 
         Args:
@@ -238,18 +282,25 @@ class Run:
                 (default: a full lease; ``0``: expired at once).
             locked: Serialize with the heartbeat task; the watchdog thread, which runs
                 only while the loop is blocked, passes ``False``.
+            takeover: Refused while another owner's lease holds (see ``Storage.write``).
+            register: Register newly reached correlation ids (see :meth:`envelope`).
 
         Raises:
             WriteConflict, CorrelationTaken, EarlyPayloadWaiting: from the storage.
         """
         if lease_seconds is None:
             lease_seconds = get_config().lease_seconds
+        leased = self.status is Status.RUNNING and self.storage.durable
         async with self._serialized(locked):
+            sent = time.monotonic()
             stored = await self.storage.write(
-                self.envelope(),
+                self.envelope(register=register),
                 expected_version=self.version,
                 lease_seconds=lease_seconds if self.status is Status.RUNNING else None,
+                takeover=takeover,
             )
+        self.lease_deadline = sent + lease_seconds if leased and lease_seconds > 0 else None
+        self.held_cids = frozenset(stored.correlation_ids)
         self.version = stored.version
         self.updated_at = stored.updated_at
         self.dirty = False
@@ -292,6 +343,10 @@ class Run:
         run.created_at = stored.created_at
         run.updated_at = stored.updated_at
         run.error = body.error
+        run.fence = run.binder.fence = body.fence
+        run.retired = body.retired
+        run.held_cids = frozenset(stored.correlation_ids)
+        run.rollback_state = body.rollback
         if body.halt_reason is not None:
             run.stop, run.stop_reason = Stop.HALTED, body.halt_reason
         if body.undo_request and not stored.status.finished:
@@ -370,6 +425,9 @@ class Run:
         the write is then retried unless the run was lost.
         """
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
+            if self.lost:
+                # The execution may be another process's now: write nothing.
+                return
             try:
                 await self.write(lease_seconds=lease_seconds, locked=locked)
                 return
@@ -401,6 +459,10 @@ class Run:
         for path, data in body.pending.items():
             if path in self.pending:
                 self.pending[path].attempts_left = data.attempts_left
+        for path in body.retired:
+            if path in self.pending and path not in body.resolved:
+                # Out of attempts (a resumer is cancelling it through this owner).
+                self.retire(path)
         if body.fan_out != self.fan_out:
             # Elements of a fanned-out map reported meanwhile: look at the batch again.
             self.fan_out = body.fan_out
@@ -432,12 +494,18 @@ class Run:
         """Make ``payload`` the result of the pending interrupt at ``path``."""
         if tree is NOTHING:
             tree = _codec.encode(payload, reactor=self.plan.name, execution_id=self.id, step=path)
-        self.pending.pop(path, None)
+        self.retire(path)
         self.resolved.add(path)
         self.results[path] = payload
         self.trees[path] = tree
         self.done.append(path)
         self.dirty = True
+
+    def retire(self, path: str) -> None:
+        """The interrupt at ``path`` is pending no more (resumed, or out of attempts)."""
+        pending = self.pending.pop(path, None)
+        if pending is not None:
+            self.retired[path] = pending.correlation_id
 
     def fail(
         self, frame: Frame, node: Node, path: str, exc: BaseException, *, compensate: bool
@@ -512,6 +580,7 @@ class Run:
                 limit=frame.max_concurrency,
                 stopping=partial(self.stopping, frame.scope),
                 counter=self,
+                checkpoint=self.checkpoint if self.eager else None,
             )
         if remaining == 0 and not self.stopping(frame.scope):
             returns = frame.plan.returns
@@ -750,6 +819,7 @@ class Run:
             else get_config().map_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
+            checkpoint=self.checkpoint if self.eager else None,
         )
         if self.stopping(frame.scope) or todo:
             return None if self.stopping(frame.scope) else False
@@ -891,13 +961,12 @@ class Run:
                 await element.claim()
             except WriteConflict:
                 continue  # undone by another process meanwhile
-            failure = await element.rollback(None)
-            if failure is not None:
-                element.error = failure
+            await element.roll_back_and_finish(Status.CANCELLED, reason="undo")
+            if element.error is not None:
                 problems += [
-                    f"{path}[{index}].{p.step}: {p.message}" for p in failure.rollback_failures
+                    f"{path}[{index}].{p.step}: {p.message}"
+                    for p in element.error.rollback_failures
                 ]
-            await element.finish(Status.CANCELLED, "undo")
         return problems
 
     # ---------------------------------------------------------------- rollback
@@ -932,26 +1001,100 @@ class Run:
         self.log("reactor.step.undone" if kind == "undo" else "reactor.step.compensated", step=path)
         return None
 
-    async def undone(self, path: str) -> None:
-        """Note an undone step; :meth:`rollback` takes them off the undo stack at once
-        (removing each from the list would be quadratic over a large map)."""
-        self.undone_paths.add(path)
-        self.dirty = True
-
-    async def rollback(self, scope: Scope | None, prefix: str = "") -> FailureInfo | None:
-        """Compensate the failed steps of ``scope``, then undo the completed steps under
-        ``prefix`` newest first; return the scope's failure with what went wrong."""
+    async def rollback(self, scope: Scope, prefix: str) -> FailureInfo | None:
+        """Roll back one element of a ``map_(fail_fast=False)``: compensate its failed
+        steps, undo its completed ones (paths under ``prefix``) newest first; return its
+        failure with what went wrong. Each undo is recorded before the next."""
         problems = await roll_back(
-            scope.failed if scope else (),
+            compensations(scope.failed),
             [p for p in self.undo_stack if p.startswith(prefix)],
             self.call_hook,
-            self.undone,
+            compensated=self._compensated,
+            undone=self._undone,
         )
+        self._forget_undone()
+        return outcome(scope.failure, problems)
+
+    async def _compensated(self, problems: list[RollbackFailure]) -> None:
+        state = self.rollback_state
+        if state is not None:
+            state.compensate.clear()
+            state.problems = list(problems)
+            self.dirty = True
+        await self.checkpoint()
+
+    async def _undone(self, path: str, problem: RollbackFailure | None) -> None:
+        # Taken off the stack at the end (removing each from the list would be quadratic
+        # over a large map); the stored body leaves them out at once.
+        self.undone_paths.add(path)
+        if problem is not None and self.rollback_state is not None:
+            self.rollback_state.problems.append(problem)
+        self.dirty = True
+        await self.checkpoint()
+
+    def _forget_undone(self) -> None:
         if self.undone_paths:
             self.undo_stack = [p for p in self.undo_stack if p not in self.undone_paths]
             self.undone_paths.clear()
         self.dirty = True
-        return outcome(scope.failure if scope else None, problems)
+
+    async def roll_back_and_finish(
+        self, status: Status, *, scope: Scope | None = None, reason: str | None = None
+    ) -> None:
+        """Roll back what the execution did and end it ``status`` (``FAILED`` for a failed
+        step in ``scope``, ``CANCELLED`` for an undo).
+
+        On durable storage the rollback is recorded before its first hook and after each
+        one, under the lease, so that a process taking over after a crash finishes it
+        (:meth:`continue_rollback`) and only the hook in flight may run again.
+        """
+        self.pending.clear()
+        cause = failure(*scope.failure) if scope is not None and scope.failure else None
+        compensate = compensations(scope.failed) if scope is not None else []
+        self.rollback_state = RollbackState(
+            cause, status.value, reason, [path for path, _ in compensate]
+        )
+        self.dirty = True
+        await self.checkpoint()
+        await self._roll_back(compensate)
+
+    async def continue_rollback(self) -> None:
+        """Finish a rollback another process recorded and did not finish."""
+        state = self.rollback_state
+        assert state is not None
+        cause = state.cause
+        # The failed step's exception died with its process: its compensate hook gets one
+        # that says the same.
+        error = Exception(f"{cause.type}: {cause.message}" if cause else "rolled back")
+        self.log("reactor.execution.rollback_resumed", undo=len(self.undo_stack))
+        await self._roll_back([(path, error) for path in state.compensate])
+
+    async def _roll_back(self, compensate: list[tuple[str, BaseException]]) -> None:
+        state = self.rollback_state
+        assert state is not None
+        heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+        try:
+            await roll_back(
+                compensate,
+                list(self.undo_stack),
+                self.call_hook,
+                compensated=self._compensated,
+                undone=self._undone,
+            )
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
+        self._forget_undone()
+        if self.lost:
+            return
+        problems = state.problems
+        if state.cause is not None:
+            self.error = attrs.evolve(state.cause, rollback_failures=problems)
+            self.log("reactor.execution.rolled_back", step=state.cause.step)
+        elif problems:
+            self.error = outcome(None, problems)
+        self.rollback_state = None
+        await self.finish(Status(state.status), state.reason)
 
     # -------------------------------------------------------------------- drive
 
@@ -961,20 +1104,26 @@ class Run:
         _live_runs[self.id] = self
         self.inline_sync = INLINE_ALLOWED.get()
         try:
-            while True:
-                heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
-                try:
-                    complete, _ = await self.run_frame(self.root)
-                finally:
-                    if heartbeat is not None:
-                        heartbeat.stop()
-                if self.lost or await self.conclude(complete):
-                    break
+            if self.rollback_state is not None:
+                await self.continue_rollback()
+            else:
+                await self._passes()
             if self.parent is not None and self.status.finished and not self.lost:
                 await element_finished(self.storage, self.parent)
         finally:
             _live_runs.pop(self.id, None)
         return await self.snapshot_or_stored()
+
+    async def _passes(self) -> None:
+        while True:
+            heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+            try:
+                complete, _ = await self.run_frame(self.root)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.stop()
+            if self.lost or await self.conclude(complete):
+                return
 
     async def conclude(self, complete: bool) -> bool:
         """Store the outcome of a pass over the graph; ``False`` means run another pass
@@ -982,16 +1131,13 @@ class Run:
         stop = self.stop
         if stop is Stop.CANCELLED:
             if self.undo_on_cancel:
-                self.pending.clear()
-                self.error = await self.rollback(None)
-            await self.finish(Status.CANCELLED, self.stop_reason)
+                await self.roll_back_and_finish(Status.CANCELLED, reason=self.stop_reason)
+            else:
+                await self.finish(Status.CANCELLED, self.stop_reason)
         elif stop is Stop.HALTED:
             await self.finish(Status.HALTED, self.stop_reason)
         elif self.root.scope.failure is not None:
-            self.pending.clear()
-            self.error = await self.rollback(self.root.scope)
-            self.log("reactor.execution.rolled_back", step=self.error.step if self.error else None)
-            await self.finish(Status.FAILED)
+            await self.roll_back_and_finish(Status.FAILED, scope=self.root.scope)
         elif stop is Stop.SUSPENDED and not complete:
             # Work remains: checkpoint with an expired lease so any worker picks it up at once.
             self.status = Status.RUNNING
@@ -1020,7 +1166,7 @@ class Run:
         self.status = Status.PAUSED
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
             try:
-                await self.write()
+                await self.write(register=True)
                 self.log("reactor.execution.paused", interrupts=sorted(self.pending))
                 return True
             except WriteConflict as conflict:
@@ -1085,38 +1231,77 @@ class Run:
 
     # ------------------------------------------------------------------- leases
 
+    async def checkpoint(self) -> None:
+        """Record what changed since the last write (eager durability: before any step
+        that depends on it starts). Concurrent callers share a write."""
+        if not self.dirty or not self.eager:
+            return
+        async with self._checkpoint_lock:
+            if self.dirty:
+                await self.store()
+
+    def lease_lost(self) -> None:
+        """Stop: the lease may have run out, so another process may own the execution."""
+        if not self.lost:
+            self.request_stop(Stop.LOST)
+            self.log("reactor.execution.lease_lost")
+
     async def heartbeats(self) -> None:
-        """Checkpoint, then keep the lease alive and notice other writers, until cancelled."""
+        """Checkpoint, then keep the lease alive and notice other writers, until cancelled.
+
+        A renewal that fails (a dropped connection, a stalled link) is tried again until
+        the lease would run out; then the run stops (:meth:`lease_lost`) rather than run
+        on beside a process that may have taken it over.
+        """
         interval = min(get_config().lease_seconds / 3, 1.0)
         while not self.lost:
             if time.monotonic() >= self.next_beat:
-                await self.beat()
+                try:
+                    await self.beat()
+                except (StorageError, OSError) as exc:
+                    self.beat_failed(exc)
+                    if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
+                        self.lease_lost()
+                        return
+                    await asyncio.sleep(min(interval, 0.05))
+                    continue
                 self.next_beat = time.monotonic() + interval
             await asyncio.sleep(interval)
 
     async def beat(self, *, locked: bool = True) -> None:
         """Checkpoint new results, or just extend the lease; notice other writers."""
+        if self.lost:
+            return
         if self.dirty or self.version == 0:
             await self.store(locked=locked)
             return
         lease = get_config().lease_seconds
         async with self._serialized(locked):
+            sent = time.monotonic()
             touched = await self.storage.touch(self.id, version=self.version, lease_seconds=lease)
-        if not touched:
+        if touched:
+            self.lease_deadline = sent + lease
+        else:
             self.merge(await self.storage.load(self.id))
 
     def beat_failed(self, exc: Exception) -> None:
         self.log("reactor.execution.heartbeat_failed", error=repr(exc))
 
-    async def claim(self) -> None:
-        """Take ownership of a stored, not running execution (one CAS write).
+    async def claim(self, *, takeover: bool = False) -> None:
+        """Take ownership of a stored execution (one CAS write): a new owner token and a
+        greater fence.
+
+        Args:
+            takeover: The execution is running and its owner went silent: refused while
+                the owner's lease holds by the store's clock.
 
         Raises:
-            WriteConflict: someone else changed it first.
+            WriteConflict: someone else changed it first (or the lease holds).
         """
         self.owner = new_token()
+        self.fence = self.binder.fence = self.fence + 1
         self.status = Status.RUNNING
-        await self.write()
+        await self.write(takeover=takeover)
 
     # ------------------------------------------------------------------- views
 

@@ -71,7 +71,9 @@ async def element_finished(storage: Storage, link: ParentLink) -> None:
         batch.done.append(link.index)
         wake = stored.status is Status.PAUSED and len(batch.done) == batch.end - batch.start
         if wake:
+            # A claim, as Run.claim makes one: a new owner and a greater fence.
             body.owner = new_token()
+            body.fence += 1
         try:
             await storage.write(
                 stored.evolve(

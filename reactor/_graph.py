@@ -306,6 +306,7 @@ def compile_plan(
     returns: str | None,
     max_concurrency: int | None,
     version: Any = None,
+    durability: str | None = None,
 ) -> Plan:
     """Check a reactor's declarations and compile them.
 
@@ -396,6 +397,8 @@ def compile_plan(
 
     if returns is not None and returns not in nodes:
         raise _fail(label, f"returns names unknown step {returns!r}", returns)
+    if durability is not None and durability not in ("eager", "lazy"):
+        raise _fail(label, f'durability must be "eager" or "lazy", got {durability!r}')
     if max_concurrency is not None and (
         not isinstance(max_concurrency, int) or max_concurrency < 1
     ):
@@ -410,6 +413,7 @@ def compile_plan(
         roots=tuple(n for n, node in nodes.items() if not node.deps),
         returns=returns if returns is not None else (next(reversed(nodes)) if nodes else None),
         max_concurrency=max_concurrency,
+        durability=durability,
     )
 
 

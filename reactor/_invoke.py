@@ -82,12 +82,14 @@ def _dig(value: Any, path: Sequence[str | int]) -> Any:
 class Binder:
     """Gives the parameters of user callables their values within one execution."""
 
-    __slots__ = ("execution_id", "reactor", "results")
+    __slots__ = ("execution_id", "fence", "reactor", "results")
 
     def __init__(self, execution_id: str, reactor: str, results: dict[str, Any]) -> None:
         self.execution_id = execution_id
         self.reactor = reactor
         self.results = results
+        #: The owner's fence (see :attr:`reactor.Context.fence`).
+        self.fence = 1
 
     def bind(
         self,
@@ -128,7 +130,7 @@ class Binder:
         elif kind == "value":
             v = b.constant
         elif kind == "context":
-            v = Context(self.execution_id, path, attempt, self.reactor)
+            v = Context(self.execution_id, path, attempt, self.reactor, self.fence)
         elif kind == "own_result":
             v = own
         else:

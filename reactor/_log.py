@@ -8,10 +8,14 @@ always gets them. When nobody listens, emitting costs one attribute check.
 from __future__ import annotations
 
 import logging
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
+
+from .errors import ReactorWarning
 
 __all__ = ["Emitter", "Middleware", "emitter"]
 
@@ -39,9 +43,34 @@ class Emitter:
         fields = {**self._bound, **fields}
         if self._logger is not None:
             level = "warning" if event.endswith(("failed", "timed_out")) else "info"
-            getattr(self._logger, level)(event, **fields)
+            try:
+                getattr(self._logger, level)(event, **fields)
+            except Exception as exc:
+                _report(self._logger, exc)
         for hook in self._middleware:
-            hook(event, fields)
+            try:
+                hook(event, fields)
+            except Exception as exc:
+                _report(hook, exc)
+
+
+_reported: set[int] = set()
+_reported_lock = threading.Lock()
+
+
+def _report(listener: object, exc: Exception) -> None:
+    """Say once per listener that it raised; the run goes on (observability never breaks
+    a run)."""
+    with _reported_lock:
+        if id(listener) in _reported:
+            return
+        _reported.add(id(listener))
+    warnings.warn(
+        f"reactor: event listener {listener!r} raised {type(exc).__name__}: {exc}; "
+        "it is ignored (reported once)",
+        ReactorWarning,
+        stacklevel=3,
+    )
 
 
 def emitter(middleware: Sequence[Middleware], **bound: Any) -> Emitter:

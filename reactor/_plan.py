@@ -256,6 +256,7 @@ class Plan:
         roots: Steps that depend on nothing.
         returns: The step whose result is the execution's result.
         max_concurrency: How many steps may run at once, if bounded.
+        durability: The class's ``durability`` (``None``: the configured one).
     """
 
     reactor: type
@@ -267,6 +268,7 @@ class Plan:
     roots: tuple[str, ...]
     returns: str | None
     max_concurrency: int | None
+    durability: str | None = None
 
     def result_hint(self, step: str) -> Any:
         """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""

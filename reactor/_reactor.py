@@ -122,6 +122,7 @@ class ReactorMeta(type):
             returns=getattr(cls, "returns", None),
             max_concurrency=getattr(cls, "max_concurrency", None),
             version=getattr(cls, "version", None),
+            durability=getattr(cls, "durability", None),
         )
         if decls or inputs:
             _register(reactor_name, reactor)
@@ -141,6 +142,7 @@ class Reactor(metaclass=ReactorMeta):
         returns: Step whose result is the execution's result (default: the last declared).
         max_concurrency: How many steps may run at once (default: unbounded).
         storage: A :class:`~reactor.storage.Storage` for this class only.
+        durability: ``"eager"`` or ``"lazy"`` for this class (see ``configure``).
 
     Steps receive an instance of the class as ``self`` (a fresh one per execution and
     per process: keep state in results, not on ``self``).
@@ -150,6 +152,7 @@ class Reactor(metaclass=ReactorMeta):
     version: ClassVar[Any] = None
     returns: ClassVar[str | None] = None
     max_concurrency: ClassVar[int | None] = None
+    durability: ClassVar[str | None] = None
     storage: ClassVar[Storage | None] = None
     __reactor_plan__: ClassVar[Plan]
 
@@ -265,21 +268,27 @@ class Reactor(metaclass=ReactorMeta):
         payload: Any,
         *,
         step: str | None = None,
+        strict: bool = True,
         background: bool = False,
     ) -> Execution:
-        """Strict resume of a pending interrupt; the run continues in this process.
+        """Resume a pending interrupt; the run continues in this process.
 
         Args:
             execution_id: The execution.
             payload: The interrupt's result, checked against its schema first.
             step: The interrupt's path; may be left out when exactly one is pending.
-            background: Validate and claim here (strict, exactly once), then enqueue the
-                rest of the run on the installed task queue (``reactor.celery.install``)
-                and return at once with the execution ``RUNNING``.
+            strict: ``True`` (default): an invalid payload uses one attempt and raises
+                ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
+                does): an invalid payload returns the still-paused execution with
+                ``validation_errors`` set, counting no attempt.
+            background: Validate and claim here (exactly once), then enqueue the rest of
+                the run on the installed task queue (``reactor.celery.install``) and
+                return at once with the execution ``RUNNING``.
 
         Raises:
-            PayloadInvalid: the payload fails the schema; one attempt is used, and the
-                last one cancels the execution (undoing its steps) -- ``attempts_left``.
+            PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
+                and the last one cancels the execution (undoing its steps) --
+                ``attempts_left``.
             ExecutionNotFound: no execution of this reactor has that id.
             NotPaused: the execution is not paused.
             NotPending: ``step`` is not a pending interrupt.
@@ -288,7 +297,9 @@ class Reactor(metaclass=ReactorMeta):
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
             ReactorError: ``background`` without an installed task queue.
         """
-        return run_sync(cls.aresume(execution_id, payload, step=step, background=background))
+        return run_sync(
+            cls.aresume(execution_id, payload, step=step, strict=strict, background=background)
+        )
 
     @classmethod
     async def aresume(
@@ -297,6 +308,7 @@ class Reactor(metaclass=ReactorMeta):
         payload: Any,
         *,
         step: str | None = None,
+        strict: bool = True,
         background: bool = False,
     ) -> Execution:
         """Async twin of :meth:`resume`."""
@@ -306,7 +318,7 @@ class Reactor(metaclass=ReactorMeta):
             execution_id,
             payload,
             step=step,
-            strict=True,
+            strict=strict,
             background=background,
         )
 
@@ -404,24 +416,6 @@ class Reactor(metaclass=ReactorMeta):
     async def aundo(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`undo`."""
         return await _actions.undo(cls.__reactor_plan__, storage_for(cls), execution_id)
-
-    @classmethod
-    def resume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
-        returns the still-paused execution with ``validation_errors`` set, counting no
-        attempt; otherwise as :meth:`resume`."""
-        return run_sync(cls.aresume_flexibly(execution_id, payload, step=step))
-
-    @classmethod
-    async def aresume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Async twin of :meth:`resume_flexibly`."""
-        return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=False
-        )
 
     # ----------------------------------------------------------------- graph
 

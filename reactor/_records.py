@@ -48,12 +48,16 @@ class Context:
         idempotency_key: ``f"{execution_id}:{step}"``: stable across retries, resumes and
             crash recovery, for the external APIs a step calls.
         reactor: Name of the root reactor.
+        fence: A number that grows each time another process takes the execution over
+            (after a crash, a lost lease): pass it with external writes a step makes so
+            that the external system can refuse those of an owner that lost the lease.
     """
 
     execution_id: str
     step: str
     attempt: int
     reactor: str
+    fence: int = 1
 
     @property
     def idempotency_key(self) -> str:
@@ -161,12 +165,12 @@ class Execution:
         ``AmbiguousStep``, ``AlreadyResumed``.
         """
         # The record only holds data: the reactor class carries the behaviour.
-        result: Execution = self.reactor.resume_flexibly(self.id, payload, step=step)
+        result: Execution = self.reactor.resume(self.id, payload, step=step, strict=False)
         return result
 
     async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Async twin of :meth:`resume`."""
-        result: Execution = await self.reactor.aresume_flexibly(self.id, payload, step=step)
+        result: Execution = await self.reactor.aresume(self.id, payload, step=step, strict=False)
         return result
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ from ._frame import Failed
 from ._paths import map_group
 from .errors import FailureInfo, ReactorError, RollbackFailure
 
-__all__ = ["CallHook", "failure", "outcome", "roll_back", "undo_order"]
+__all__ = ["CallHook", "compensations", "failure", "outcome", "roll_back", "undo_order"]
 
 CallHook = Callable[[str, str, BaseException | None], Awaitable[RollbackFailure | None]]
 """``call_hook(path, kind, error)`` runs the ``kind`` hook (``"undo"`` or ``"compensate"``)
@@ -51,35 +51,45 @@ def undo_order(paths: Sequence[str], start: int = 0) -> list[str]:
 
 
 async def roll_back(
-    failed: Iterable[Failed],
+    compensate: Sequence[tuple[str, BaseException]],
     undo_stack: Sequence[str],
     call_hook: CallHook,
-    undone: Callable[[str], Awaitable[None]],
+    *,
+    compensated: Callable[[list[RollbackFailure]], Awaitable[None]],
+    undone: Callable[[str, RollbackFailure | None], Awaitable[None]],
 ) -> list[RollbackFailure]:
-    """Compensate the failed steps that ask for it, then undo the steps of ``undo_stack``
-    (oldest first as completed) newest first.
+    """Run the ``compensate`` hooks of the failed steps, then undo the steps of
+    ``undo_stack`` (oldest first as completed) newest first.
 
     Args:
-        failed: The failures of the scope being rolled back.
+        compensate: ``(path, error)`` of each failed step whose compensate hook runs.
         undo_stack: Paths of the completed steps with an undo hook, oldest first.
         call_hook: Runs one hook.
-        undone: Told after each undo hook returned (it records the step as undone).
+        compensated: Told once every compensate hook returned, with what failed (the
+            caller records it before the first undo).
+        undone: Told after each undo hook returned, with what failed if it did (the
+            caller records the step as undone before the next).
 
     Returns:
         The hooks that failed.
     """
     problems: list[RollbackFailure] = []
-    for f in failed:
-        if f.compensate and f.node.compensate is not None:
-            problem = await call_hook(f.path, "compensate", f.error)
-            if problem:
-                problems.append(problem)
+    for path, error in compensate:
+        problem = await call_hook(path, "compensate", error)
+        if problem:
+            problems.append(problem)
+    await compensated(problems)
     for path in undo_order(undo_stack):
         problem = await call_hook(path, "undo", None)
         if problem:
             problems.append(problem)
-        await undone(path)
+        await undone(path, problem)
     return problems
+
+
+def compensations(failed: Iterable[Failed]) -> list[tuple[str, BaseException]]:
+    """``(path, error)`` of the failed steps that ask for their compensate hook."""
+    return [(f.path, f.error) for f in failed if f.compensate and f.node.compensate is not None]
 
 
 def failure(step: str | None, exc: BaseException) -> FailureInfo:

@@ -78,6 +78,7 @@ async def schedule(
     limit: int | None,
     stopping: Callable[[], bool],
     counter: TaskCounter,
+    checkpoint: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run items from ``ready`` until none is ready or running.
 
@@ -88,6 +89,8 @@ async def schedule(
         limit: How many items may run at once (``None``: unbounded).
         stopping: Checked before each launch: once true, nothing more starts.
         counter: Counts the tasks in flight.
+        checkpoint: Awaited after each batch of settled items, before anything more is
+            launched (a durable run records completions before dependents start).
     """
     running: Tasks[K] = Tasks(counter)
     try:
@@ -99,6 +102,9 @@ async def schedule(
                     settled = settle(item, await launch(item))
                     if settled is not None:
                         await settled
+                    if checkpoint is not None and ready:
+                        # Nothing ready: the loop ends and its caller stores the outcome.
+                        await checkpoint()
                 else:
                     running.start(launch(item), item)
             if not running:
@@ -107,5 +113,7 @@ async def schedule(
                 settled = settle(item, outcome)
                 if settled is not None:
                     await settled
+            if checkpoint is not None and (ready or running):
+                await checkpoint()
     finally:
         running.cancel()

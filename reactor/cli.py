@@ -47,7 +47,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from ._codec import default_codec
+from . import _codec
 from ._config import configure
 from ._reactor import Reactor, registry
 from ._records import Execution
@@ -488,7 +488,9 @@ async def _serve(args: argparse.Namespace, storage: Storage) -> None:
 
         from .web import create_app
     except ImportError as exc:
-        raise _Refused(f"serve needs the web extra: pip install 'reactor[web]' ({exc})") from exc
+        raise _Refused(
+            type(exc).__name__, f"serve needs the web extra: pip install 'reactor[web]' ({exc})"
+        ) from exc
     if args.dev and args.host not in ("127.0.0.1", "::1", "localhost"):
         raise _UsageError("--dev answers without authorization, so only on localhost")
     secret = os.environ.get("REACTOR_WEB_SECRET") or None
@@ -725,7 +727,7 @@ def _short_time(timestamp: float | None) -> str:
 
 def _tree(value: Any) -> Any:
     """Any stored value as JSON (tagged where JSON has no such type)."""
-    return default_codec.encode(value)
+    return _codec.encode(value)
 
 
 def _text(tree: Any) -> str:

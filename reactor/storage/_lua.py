@@ -58,6 +58,7 @@ WRITE = """
 --   [5]   reactor status index head  } the same, restricted to the reactor
 --   [6]   reactor status index tail  }
 --   [7]   retention in milliseconds (expiry of a finished execution)
+--   [8]   the running status value
 -- ARGV[2]   a JSON array of this write's values (one argument: packing dozens of
 --           arguments costs the client more than the server spends decoding one):
 --   [1]   execution id
@@ -69,7 +70,9 @@ WRITE = """
 --   [7]   lease length in seconds: the lease ends that long after the server's TIME;
 --         "" for no lease (and to leave the lease schedule)
 --   [8]   write token: names this write, so that sending it again is recognised
---   [9..] envelope field, value, field, value... (all but body, version, created_at,
+--   [9]   true for a takeover: refused (as a conflict) while the stored lease has not
+--         run out by the server's TIME
+--   [10..] envelope field, value, field, value... (all but body, version, created_at,
 --         updated_at, lease_expires, write_token, which this script sets)
 -- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded
 --           again for nothing)
@@ -77,7 +80,8 @@ WRITE = """
 -- Replies: {'ok', created_at, lease_expires or "", updated_at} (also when the stored
 -- version is already expected + 1 with the same write token: this write, resent after
 -- its reply was lost) | {'conflict', current hash as field/value list, empty if none}
--- | {'taken', correlation id, holder id} | {'early', correlation id}.
+-- (also for a takeover of a live lease) | {'taken', correlation id, holder id} |
+-- {'early', correlation id}.
 local execution_key = KEYS[1]
 local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
@@ -89,6 +93,7 @@ local execution_head, execution_tail = constants[1], constants[2]
 local status_head, status_tail = constants[3], constants[4]
 local reactor_status_head, reactor_status_tail = constants[5], constants[6]
 local retention_ms = constants[7]
+local running = constants[8]
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
@@ -97,8 +102,9 @@ local finished = args[5]
 local deadline_score = args[6]
 local lease_seconds = args[7]
 local token = args[8]
+local takeover = args[9]
 local fields = {}
-for i = 9, #args, 2 do
+for i = 10, #args, 2 do
   fields[args[i]] = args[i + 1]
 end
 
@@ -114,6 +120,15 @@ if version ~= expected_version then
   if version == expected_version + 1 and current[7] == token then
     return {'ok', current[4], current[6] or '', current[8]}
   end
+  return {'conflict', redis.call('HGETALL', execution_key)}
+end
+-- Leases are stamped and compared in server time, never a caller's clock.
+local server_now = 0
+if takeover or lease_seconds ~= '' then
+  local time = redis.call('TIME')
+  server_now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+end
+if takeover and current[2] == running and current[6] and tonumber(current[6]) > server_now then
   return {'conflict', redis.call('HGETALL', execution_key)}
 end
 
@@ -148,9 +163,7 @@ end
 
 local lease_score = ''
 if lease_seconds ~= '' then
-  local time = redis.call('TIME')
-  lease_score = string.format('%.17g', tonumber(time[1]) + tonumber(time[2]) / 1000000
-    + tonumber(lease_seconds))
+  lease_score = string.format('%.17g', server_now + tonumber(lease_seconds))
   table.insert(args, 'lease_expires')
   table.insert(args, lease_score)
 end
@@ -159,7 +172,7 @@ end
 local created_at = current[4] or new_created_at
 redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
-  'updated_at', now, 'body', body, 'write_token', token, unpack(args, 9))
+  'updated_at', now, 'body', body, 'write_token', token, unpack(args, 10))
 
 local status_key = status_head .. fields.status .. status_tail
 local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail

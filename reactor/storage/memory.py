@@ -84,6 +84,7 @@ class MemoryStorage(Storage):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         with self._lock:
             current = self._get(record.id)
@@ -95,6 +96,14 @@ class MemoryStorage(Storage):
                     and self._tokens.get(record.id) == token
                 ):
                     return current  # this very write, sent again
+                raise WriteConflict(record.id, current)
+            if (
+                takeover
+                and current is not None
+                and current.status is Status.RUNNING
+                and current.lease_expires is not None
+                and current.lease_expires > self._clock()
+            ):
                 raise WriteConflict(record.id, current)
             held = (
                 set(current.correlation_ids) if current and not current.status.finished else set()

@@ -46,8 +46,8 @@ DEFAULT_MAX_CONNECTIONS = 64
 one to be free (a burst of 1,000 concurrent runs shares them)."""
 
 DEFAULT_TIMEOUT = 5.0
-"""Seconds a socket read or write, and a connect, may take by default: a stalled link
-fails the call (which is then sent once more) instead of hanging it."""
+"""Seconds one attempt of a call, and a connect, may take by default: a stalled link
+fails the attempt (the call is then sent once more) instead of hanging it."""
 
 LIST_WINDOW = 256
 """Most index entries one ``LIST`` script call reads in all: keeps each call far below
@@ -100,8 +100,9 @@ class _Client:
     effect when the first send was applied but its reply lost.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, max_connections: int) -> None:
+    def __init__(self, client: redis.asyncio.Redis, timeout: float, max_connections: int) -> None:
         self.redis = client
+        self.timeout = timeout
         # Bounds the connections in use: a call beyond the bound waits for a free one.
         # (redis-py's blocking pool would too, but its condition variable costs ~25 µs on
         # every command; an uncontended semaphore costs about a microsecond.)
@@ -114,21 +115,34 @@ class _Client:
 
     async def send(self, script: _Script | None, *command: Arg) -> Any:
         """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
-        fresh connection if the link fails."""
+        fresh connection if the link fails.
+
+        Each attempt -- taking a connection (connecting if need be), sending, reading
+        the reply -- has :attr:`timeout` seconds in all. One timer per attempt, rather
+        than redis-py's per socket operation: its send timeout runs the send as a task
+        of its own, an extra event loop turn (~40 µs here) on every call.
+        """
         pool = self.redis.connection_pool
         async with self.slots:
-            connection = await _checkout(pool)
+            connection: redis.asyncio.Connection | None = None
             try:
-                packed_command = connection.pack_command(*command)
                 try:
-                    return await _reply(connection, script, packed_command)
+                    async with asyncio.timeout(self.timeout):
+                        # Typed loosely in redis-py: a deprecation wrapper for old arguments.
+                        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                        return await _reply(connection, script, command)
                 except _TRANSIENT:
-                    # A new socket (the next send connects again): the old one might still
-                    # deliver the first send's reply, which must not pass for the second's.
-                    await connection.disconnect()
-                    return await _reply(connection, script, packed_command)
+                    if connection is not None:
+                        # A new socket (the next send connects again): the old one might
+                        # still deliver the first reply, which must not pass for the second's.
+                        await connection.disconnect()
+                async with asyncio.timeout(self.timeout):
+                    if connection is None:
+                        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                    return await _reply(connection, script, command)
             finally:
-                await pool.release(connection)
+                if connection is not None:
+                    await pool.release(connection)
 
 
 class _ClusterClient:
@@ -184,18 +198,10 @@ class _ClusterClient:
             return await self.redis.execute_command(*command)
 
 
-async def _checkout(pool: redis.asyncio.ConnectionPool) -> redis.asyncio.Connection:
-    """A connected connection from ``pool``; a failure to connect is tried once more."""
-    # Typed loosely in redis-py because of a deprecation wrapper for old arguments.
-    connection: redis.asyncio.Connection
-    try:
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    except _TRANSIENT:
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    return connection
-
-
-async def _reply(connection: redis.asyncio.Connection, script: _Script | None, packed: Any) -> Any:
+async def _reply(
+    connection: redis.asyncio.Connection, script: _Script | None, command: Sequence[Arg]
+) -> Any:
+    packed = connection.pack_command(*command)
     try:
         return await _call(connection, packed)
     except redis.exceptions.NoScriptError:
@@ -215,16 +221,18 @@ async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
 class RedisStorage(Storage):
     """Keeps executions in Redis (standalone, 6.0 or later; no modules needed).
 
-    Every method is one round trip; state changes run as Lua scripts, so they are
-    atomic however many processes share the database. (A script the server does not
-    know yet, after a restart for instance, costs two more trips the first time.) See
-    :mod:`reactor.storage._keys` for the key layout.
+    Every method is one round trip (``list_page``: one per :data:`LIST_WINDOW` index
+    entries it reads); state changes run as Lua scripts, so they are atomic however
+    many processes share the database, and each script does bounded work. (A script the
+    server does not know yet, after a restart for instance, costs two more trips the
+    first time.) See :mod:`reactor.storage._keys` for the key layout.
 
     Transient connection errors are invisible: a call that fails on the link is sent
     once more on a fresh connection, and every write recognises its own applied copy
-    (see :class:`~reactor.storage.Storage`). Reads and writes on a socket, and connects,
-    always have a timeout, so a stalled link fails a call (after its one resend) within
-    about twice ``socket_timeout`` rather than hanging it.
+    (see :class:`~reactor.storage.Storage`). Every attempt of a call, and every
+    connect, has a timeout, so a stalled link fails a call (after its one resend) with
+    :class:`~reactor.errors.StorageError` within about twice ``socket_timeout`` rather
+    than hanging it.
 
     One instance may be used from several threads and event loops at once: it keeps
     one redis-py client per running event loop, created on first use. Call
@@ -239,9 +247,10 @@ class RedisStorage(Storage):
         retention: Seconds a finished execution is kept.
         clock: Source of unix time for ``created_at``/``updated_at`` (tests may pass a
             fake clock). Expiry and leases run on the Redis server's clock.
-        socket_timeout: Seconds a read or write on a connection may take. Default: the
-            URL's ``socket_timeout`` (or the factory client's), else 5.
-        connect_timeout: Seconds connecting may take. Default: the URL's
+        socket_timeout: Seconds one attempt of a call may take: getting a connection,
+            sending, reading the reply. Default: the URL's ``socket_timeout`` (or the
+            factory client's), else 5.
+        connect_timeout: Seconds opening a connection may take. Default: the URL's
             ``socket_connect_timeout`` (or the factory client's), else 5.
         max_connections: Most connections each event loop's client uses at once; more
             concurrent calls wait for a free one. Default 64.
@@ -352,7 +361,7 @@ class RedisStorage(Storage):
                 if self.cluster:
                     client = _ClusterClient(self._connect_cluster(), self.max_connections)
                 else:
-                    client = _Client(self._connect(), self.max_connections)
+                    client = self._connect()
                 self._clients[loop] = client
                 bound_to_running_loop(self.aclose)
             return client
@@ -367,6 +376,7 @@ class RedisStorage(Storage):
                 *(self.keys.status_affixes() if not self.cluster else ("", "")),
                 *self.keys.status_affixes(reactor),
                 str(_milliseconds(self.retention)),
+                Status.RUNNING.value,
             ]
             if self.cluster:
                 # No index across reactors: the "all reactors" status affixes are the
@@ -378,7 +388,7 @@ class RedisStorage(Storage):
             )
         return found
 
-    def _connect(self) -> redis.asyncio.Redis:
+    def _connect(self) -> _Client:
         if isinstance(self._url, str):
             # The pool never refuses: _Client.slots keeps calls within its size.
             pool = redis.asyncio.ConnectionPool.from_url(
@@ -391,14 +401,19 @@ class RedisStorage(Storage):
                 raise ValueError(
                     "the client factory must create clients with decode_responses=True"
                 )
-        # Connections are made from these on demand, so none exists without timeouts.
+        # Connections are made from these on demand, so none exists without a connect
+        # timeout. The socket timeout becomes the client's own timer for each attempt
+        # (see _Client.send); redis-py's would only cost time on top.
         options = client.connection_pool.connection_kwargs
+        timeouts: dict[str, float] = {}
         for name, chosen in self._timeouts.items():
-            if chosen is not None:
-                options[name] = chosen
-            elif not options.get(name):
-                options[name] = DEFAULT_TIMEOUT
-        return client
+            found = options.get(name)
+            if chosen is None:
+                chosen = found if isinstance(found, int | float) and found > 0 else None
+            timeouts[name] = DEFAULT_TIMEOUT if chosen is None else chosen
+        options["socket_connect_timeout"] = timeouts["socket_connect_timeout"]
+        options["socket_timeout"] = None
+        return _Client(client, timeouts["socket_timeout"], self.max_connections)
 
     def _connect_cluster(self) -> redis.asyncio.RedisCluster:
         if not isinstance(self._url, str):
@@ -514,6 +529,7 @@ class RedisStorage(Storage):
         expected_version: int,
         lease_seconds: float | None = None,
         token: str | None = None,
+        takeover: bool = False,
     ) -> StoredExecution:
         now = self._clock()
         finished = record.status.finished
@@ -550,6 +566,7 @@ class RedisStorage(Storage):
                 deadline_score,
                 lease,
                 token or new_token(),
+                takeover,
                 *_fields(record),
             ]
         )

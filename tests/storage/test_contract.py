@@ -564,10 +564,10 @@ async def test_expired_leases_lists_running_executions_soonest_first(storage: St
 
 
 async def test_a_lease_runs_out_by_the_store_clock(storage: Storage, clock: FakeClock) -> None:
-    await create(storage, lease_seconds=0.05)
+    await create(storage, lease_seconds=0.3)
     assert await storage.expired_leases() == []
 
-    await elapse(storage, clock, 0.1)
+    await elapse(storage, clock, 0.35)
 
     assert await storage.expired_leases() == ["e1"]
 
@@ -583,6 +583,25 @@ async def test_a_lease_is_stamped_only_for_a_running_execution(storage: Storage)
     await storage.write(make(lease_expires=START), expected_version=2)  # no lease_seconds
     assert await storage.expired_leases() == []
     assert (await storage.load("e1")) == running.evolve(version=3, lease_expires=None)
+
+
+async def test_a_takeover_succeeds_only_over_an_expired_lease(
+    storage: Storage, clock: FakeClock
+) -> None:
+    live = await create(storage, lease_seconds=30)
+    with pytest.raises(WriteConflict) as conflict:
+        await storage.write(make(), expected_version=1, lease_seconds=30, takeover=True)
+    assert conflict.value.current == live
+    assert await storage.load("e1") == live
+
+    assert await storage.touch("e1", version=1, lease_seconds=0.05)
+    await elapse(storage, clock, 0.1)
+
+    taken = await storage.write(make(), expected_version=1, lease_seconds=30, takeover=True)
+    assert taken.version == 2
+    paused = await storage.write(make(status=Status.PAUSED), expected_version=2)
+    resumed = await storage.write(make(), expected_version=3, lease_seconds=30, takeover=True)
+    assert (paused.lease_expires, resumed.version) == (None, 4)  # no lease to respect
 
 
 async def test_a_finished_write_leaves_the_deadline_and_lease_schedules(storage: Storage) -> None:

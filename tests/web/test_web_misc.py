@@ -39,26 +39,6 @@ async def test_paging_uses_list_page_where_the_storage_has_it() -> None:
         await list_page(storage, cursor="bad")
 
 
-async def test_the_fallback_pages_storage_list_by_offset() -> None:
-    found = [stored(n) for n in range(5)]
-
-    class Listed(MemoryStorage):
-        async def list(self, **options: Any) -> list[StoredExecution]:
-            return found[: options["limit"]]
-
-    storage = Listed()
-    pages, cursor = [], None
-    while True:
-        page, cursor = await list_page(storage, limit=2, cursor=cursor)
-        pages.append([s.id for s in page])
-        if cursor is None:
-            break
-    assert pages == [["x0", "x1"], ["x2", "x3"], ["x4"]]
-    for bad in ("!", "eDEw", "bzk5OTk5OTk"):  # not base64, no "o" prefix, too deep
-        with pytest.raises(BadCursor):
-            await list_page(storage, cursor=bad)
-
-
 def test_serve_refuses_dev_mode_off_localhost(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--dev", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 2
     assert "only on localhost" in capsys.readouterr().err
