@@ -1165,6 +1165,11 @@ class Run:
         """Store the paused state; return ``False`` if payloads arrived meanwhile."""
         self.status = Status.PAUSED
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
+            if any(len(b.done) == b.end - b.start for b in self.fan_out.values()):
+                # A fanned-out map's batch ended meanwhile (merged by a checkpoint): its
+                # last element saw this run running and left the next batch to it.
+                self.status = Status.RUNNING
+                return False
             try:
                 await self.write(register=True)
                 self.log("reactor.execution.paused", interrupts=sorted(self.pending))
