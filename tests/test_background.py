@@ -5,6 +5,7 @@ the same against real Celery workers)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -183,3 +184,21 @@ def test_a_failed_element_stops_the_fanned_out_map_and_undoes_the_rest(
     # The second batch (100-199) ran; the third never started; all completed ones undone.
     assert counters().get("priced:there") == "200"
     assert undone("there") == [str(n) for n in reversed(range(200)) if n != 120]
+
+
+def test_elements_that_end_while_the_parent_runs_leave_the_batch_to_it(
+    shared: Storage,
+) -> None:
+    # Each job runs at once on a thread of its own while the parent waits: every element
+    # ends (and reports) before the parent reaches its pause, so no element wakes it.
+    def at_once(*job: str) -> None:
+        worker = threading.Thread(target=deliver, args=(job,))
+        worker.start()
+        worker.join()
+
+    install_dispatcher(at_once)
+    try:
+        ex = Fanned.run(items=list(range(250)), tag="inline")
+    finally:
+        install_dispatcher(None)
+    assert ex.completed and ex.result == sum(2 * n for n in range(250))
