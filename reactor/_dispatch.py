@@ -11,6 +11,7 @@ job up continues the execution only while that token is still the stored owner (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
@@ -70,3 +71,10 @@ def send(
     except Exception as exc:
         if log is not None:
             log("reactor.execution.enqueue_failed", error=repr(exc))
+        else:
+            logging.getLogger("reactor").warning(
+                "reactor.execution.enqueue_failed reactor=%r execution_id=%r error=%r",
+                reactor,
+                execution_id,
+                exc,
+            )

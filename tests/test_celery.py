@@ -80,7 +80,7 @@ def workers(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
     directory = tmp_path_factory.mktemp("celery-workers")
     logs = [directory / f"w{n}.log" for n in (1, 2)]
     processes = [start_worker(f"w{n}", broker, log) for n, log in zip((1, 2), logs, strict=True)]
-    dispatcher = installed()
+    assert installed() is not None  # celery_app installed reactor's task
     try:
         for log in logs:
             wait_until(lambda log=log: b" ready." in log.read_bytes(), timeout=30, what=str(log))
@@ -96,7 +96,6 @@ def workers(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
                 process.kill()
                 process.wait()
         celery_app.app.close()
-    assert dispatcher is not None
 
 
 def finished(cls: Any, execution_id: str, timeout: float = 20) -> Execution:
