@@ -195,9 +195,14 @@ async def expire_overdue(
     execution_id: str,
     *,
     strategies: Iterable[str] = ("lazy", "active"),
+    background: bool = False,
 ) -> Execution | None:
     """Fire the first overdue interrupt timeout of a paused execution, once across all
-    callers; ``None`` if there was nothing to fire (or someone else fired it)."""
+    callers; ``None`` if there was nothing to fire (or someone else fired it).
+
+    With ``background``, an ``on_timeout`` payload is accepted in the claim and the run
+    it resumes is enqueued (:mod:`reactor._dispatch`) instead of run here.
+    """
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         stored, run = await _load_run(plan, storage, execution_id)
         if stored.status is not Status.PAUSED:
@@ -205,6 +210,16 @@ async def expire_overdue(
         path = overdue(run.pending, get_config().clock(), strategies=strategies)
         if path is None:
             return None
+        on_timeout = run.node_at(path).decl.on_timeout
+        if background and on_timeout is not NOTHING:
+            run.log("reactor.interrupt.timed_out", step=path)
+            run.accept_payload(path, on_timeout)
+            try:
+                await run.claim()
+            except WriteConflict:
+                continue
+            _dispatch.send(plan.name, run.id, run.owner, run.log)
+            return run.snapshot()
         try:
             await run.claim()
         except WriteConflict:

@@ -13,8 +13,10 @@ Example::
     await worker.run(stop_event)    # until stop_event is set
     fired = await worker.run_once() # or: act on what is due now, then return
 
-When a task queue is installed (:func:`reactor.celery.install`), a recovered execution
-is claimed here and continued by one of its workers instead of in this process.
+When a task queue is installed (:func:`reactor.celery.install`), a recovered execution,
+and one an ``on_timeout`` payload resumes, is claimed here and continued by one of its
+workers instead of in this process (a timeout that fails an execution rolls it back
+here).
 
 Each action is one structlog line on the ``reactor.worker`` logger
 (``reactor.worker.timeout_fired``, ``reactor.worker.recovered``, ...).
@@ -291,6 +293,7 @@ class Worker:
                     storage_for(cls),
                     execution_id,
                     strategies=("active",),
+                    background=installed() is not None,
                 )
             else:
                 # With a task queue installed, the continuation is claimed here and run

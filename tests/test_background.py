@@ -26,10 +26,12 @@ from reactor._config import storage_for
 from reactor._dispatch import install_dispatcher
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage
+from reactor.testing import FakeClock
 from reactor.worker import Worker
 
 from apps import counters, runs, undone
 from apps.background import Approval, Chain, Crashy, Fanned, Line
+from apps.timeouts import Defaulting
 
 Job = tuple[str, str, str]
 
@@ -48,7 +50,7 @@ def jobs(shared: Storage) -> Iterator[list[Job]]:
 def deliver(job: Job) -> Status | None:
     """Run one job as a task queue's worker would; the status it left, if it acted."""
     reactor, execution_id, owner = job
-    cls = {c.name: c for c in (Chain, Approval, Crashy, Fanned, Line)}[reactor]
+    cls = {c.name: c for c in (Chain, Approval, Crashy, Fanned, Line, Defaulting)}[reactor]
     outcome = run_sync(advance(cls.__reactor_plan__, storage_for(cls), execution_id, owner))
     return None if outcome is None else outcome.status
 
@@ -202,3 +204,16 @@ def test_elements_that_end_while_the_parent_runs_leave_the_batch_to_it(
     finally:
         install_dispatcher(None)
     assert ex.completed and ex.result == sum(2 * n for n in range(250))
+
+
+def test_the_worker_hands_an_on_timeout_resume_to_the_task_queue(
+    jobs: list[Job], reactor_clock: FakeClock
+) -> None:
+    ex = Defaulting.run()
+    assert ex.paused
+    reactor_clock.advance(2)
+    assert run_sync(Worker(concurrency=1).run_once()) == 1
+    [job] = jobs
+    assert Defaulting.find(ex.id).status is Status.RUNNING and runs(ex.id, "finish") == 0
+    assert deliver(job) is Status.COMPLETED
+    assert Defaulting.find(ex.id).result == "rejected"
