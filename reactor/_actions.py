@@ -21,6 +21,7 @@ from . import _codec, _dispatch
 from ._config import get_config
 from ._dsl import NOTHING
 from ._executor import Run, live_run, validate_inputs
+from ._fanout import element_finished
 from ._interrupts import overdue, schema_errors
 from ._log import emitter
 from ._paths import split
@@ -530,6 +531,10 @@ async def cancel(
             live.request_cancel(run.reason)
         run.log("reactor.execution.cancelled", reason=run.reason)
         run.pending.clear()
+        if run.parent is not None:
+            # An element of a fanned-out map: its parent must not wait for it any more
+            # (whoever was running it reports again when it stops; that changes nothing).
+            await element_finished(storage, run.parent)
         return run.snapshot()
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 

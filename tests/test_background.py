@@ -217,3 +217,17 @@ def test_the_worker_hands_an_on_timeout_resume_to_the_task_queue(
     assert Defaulting.find(ex.id).status is Status.RUNNING and runs(ex.id, "finish") == 0
     assert deliver(job) is Status.COMPLETED
     assert Defaulting.find(ex.id).result == "rejected"
+
+
+def test_a_cancelled_element_fails_the_fanned_out_map(jobs: list[Job]) -> None:
+    ex = Fanned.run(items=list(range(3)), tag="cancelled")
+    first, *others = jobs
+    jobs.clear()
+    Line.cancel(first[1], reason="not needed")  # before its job runs
+    for job in others:
+        deliver(job)
+    drain(jobs)  # the parent, woken by the last report
+    failed = Fanned.find(ex.id)
+    assert failed.failed and failed.error is not None
+    assert "element 0 ended cancelled" in failed.error.message
+    assert undone("cancelled") == ["2", "1"]
