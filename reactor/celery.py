@@ -16,6 +16,10 @@ Celery worker died is continued, from its last checkpoint, once its lease runs o
 ``reactor worker`` (with this app installed in its ``--app`` module) claims it and
 enqueues it again.
 
+Celery's ``task_always_eager`` is not supported: the task would run inside the event
+loop of the call that enqueues it. Enqueuing (``apply_async``) blocks the caller for the
+broker's round trip, also in the async twins.
+
 Example::
 
     app = Celery("shop", broker="redis://localhost:6379/1")
