@@ -21,6 +21,8 @@ from .errors import FailureInfo, RollbackFailure
 
 __all__ = [
     "Body",
+    "FanOut",
+    "ParentLink",
     "RollbackState",
     "StoredPending",
     "TraceRows",
@@ -65,6 +67,38 @@ class StoredPending:
     attempts_left: int | None
     kind: str = "interrupt"
     since: float | None = None
+
+
+@attrs.define
+class FanOut:
+    """The batch a fanned-out map (``map_(..., fan_out=N)``) waits for.
+
+    Attributes:
+        start: Index of the batch's first element.
+        end: Index after its last element.
+        done: Indexes of its elements that have ended, in the order they reported.
+    """
+
+    start: int
+    end: int
+    done: list[int] = attrs.Factory(list)
+
+
+@attrs.define
+class ParentLink:
+    """Where an element execution of a fanned-out map reports when it ends.
+
+    Attributes:
+        reactor: The parent execution's reactor name.
+        id: The parent execution's id.
+        path: The map's path in the parent.
+        index: The element's index.
+    """
+
+    reactor: str
+    id: str
+    path: str
+    index: int
 
 
 @attrs.define
@@ -113,6 +147,8 @@ class Body:
         version: The reactor class's ``version`` when the execution started.
         returns: The step whose result is the execution's result (so that tools without
             the class, such as the CLI's ``show``, can tell it).
+        fan_out: The batch each fanned-out map of the execution waits for, by path.
+        parent: For an element of a fanned-out map: its parent.
         trace: The timeline (the newest ``TRACE_LIMIT`` entries), as rows.
         suspend_request: Reason of a requested operator pause the owner must carry out.
         breakpoints: The breakpoints given to ``run`` (class-level ones come from the class).
@@ -139,6 +175,8 @@ class Body:
     idempotency_key: str | None = None
     version: Tree = Tree(None)
     returns: str | None = None
+    fan_out: dict[str, FanOut] = attrs.Factory(dict)
+    parent: ParentLink | None = None
     trace: TraceRows = attrs.Factory(lambda: TraceRows([]))
     suspend_request: str | None = None
     breakpoints: list[str] = attrs.Factory(list)

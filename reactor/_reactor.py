@@ -10,7 +10,7 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
-from . import _actions
+from . import _actions, _background
 from ._config import storage_for
 from ._dsl import Input, StepDecl
 from ._graph import compile_plan
@@ -226,6 +226,52 @@ class Reactor(metaclass=ReactorMeta):
             breakpoints=breakpoints,
         )
 
+    @classmethod
+    def submit(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Store a new execution and enqueue it on the installed task queue; return at once.
+
+        The execution comes back ``RUNNING`` with no step run yet, and :meth:`find` sees
+        it from any process. A worker of the queue (``reactor.celery.install``) runs it
+        until it pauses or ends.
+
+        Args:
+            execution_id: Use this id instead of a new uuid4 hex (refused if taken).
+            idempotency_key: A second submit (or run) with the same key returns the first
+                execution instead of enqueueing another.
+            **inputs: The reactor's inputs.
+
+        Raises:
+            InputInvalid: an input is missing, unknown or fails its schema.
+            ReactorError: no task queue is installed, or the storage is not shared
+                (``MemoryStorage``).
+        """
+        return run_sync(
+            cls.asubmit(execution_id=execution_id, idempotency_key=idempotency_key, **inputs)
+        )
+
+    @classmethod
+    async def asubmit(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Async twin of :meth:`submit`."""
+        return await _background.submit(
+            cls.__reactor_plan__,
+            storage_for(cls),
+            inputs,
+            execution_id=execution_id,
+            idempotency_key=idempotency_key,
+        )
+
     # --------------------------------------------------------------- resume
 
     @classmethod
@@ -236,6 +282,7 @@ class Reactor(metaclass=ReactorMeta):
         *,
         step: str | None = None,
         strict: bool = True,
+        background: bool = False,
         update: Mapping[str, Any] | None = None,
         principal: str | None = None,
     ) -> Execution:
@@ -252,6 +299,9 @@ class Reactor(metaclass=ReactorMeta):
                 ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
                 does): an invalid payload returns the still-paused execution with
                 ``validation_errors`` set, counting no attempt.
+            background: Validate and claim here (exactly once), then enqueue the rest of
+                the run on the installed task queue (``reactor.celery.install``) and
+                return at once with the execution ``RUNNING``.
             update: ``{step_path: new_result}``: replace the recorded results of
                 completed steps before continuing (each checked against the step's
                 ``output_schema``; recorded in the trace).
@@ -267,8 +317,9 @@ class Reactor(metaclass=ReactorMeta):
             AmbiguousStep: ``step`` was left out while several interrupts are pending.
             AlreadyResumed: another resume of the interrupt was accepted first.
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
+            ReactorError: ``background`` without an installed task queue, or an
+                ``update`` naming a step that has not completed.
             OutputInvalid: an ``update`` fails its step's output schema (nothing changed).
-            ReactorError: an ``update`` names a step that has not completed.
         """
         return run_sync(
             cls.aresume(
@@ -276,6 +327,7 @@ class Reactor(metaclass=ReactorMeta):
                 payload,
                 step=step,
                 strict=strict,
+                background=background,
                 update=update,
                 principal=principal,
             )
@@ -289,6 +341,7 @@ class Reactor(metaclass=ReactorMeta):
         *,
         step: str | None = None,
         strict: bool = True,
+        background: bool = False,
         update: Mapping[str, Any] | None = None,
         principal: str | None = None,
     ) -> Execution:
@@ -300,26 +353,41 @@ class Reactor(metaclass=ReactorMeta):
             payload,
             step=step,
             strict=strict,
+            background=background,
             update=update,
             principal=principal,
         )
 
     @classmethod
     def resume_by_correlation_id(
-        cls, correlation_id: str, payload: Any, *, principal: str | None = None
+        cls,
+        correlation_id: str,
+        payload: Any,
+        *,
+        background: bool = False,
+        principal: str | None = None,
     ) -> Execution:
         """Strict resume of the interrupt that registered ``correlation_id``.
 
         When no execution waits on it yet and an interrupt of this class declares
         ``accept_early=True``, the payload is stored for the execution to consume when
-        it gets there; the returned Execution then has an empty ``id``. ``principal``
-        (who resumes) is recorded in the trace.
+        it gets there; the returned Execution then has an empty ``id``. ``background``
+        as for :meth:`resume`; ``principal`` (who resumes) is recorded in the trace.
         """
-        return run_sync(cls.aresume_by_correlation_id(correlation_id, payload, principal=principal))
+        return run_sync(
+            cls.aresume_by_correlation_id(
+                correlation_id, payload, background=background, principal=principal
+            )
+        )
 
     @classmethod
     async def aresume_by_correlation_id(
-        cls, correlation_id: str, payload: Any, *, principal: str | None = None
+        cls,
+        correlation_id: str,
+        payload: Any,
+        *,
+        background: bool = False,
+        principal: str | None = None,
     ) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
         return await _actions.resume(
@@ -329,6 +397,7 @@ class Reactor(metaclass=ReactorMeta):
             payload,
             correlation_id=correlation_id,
             strict=True,
+            background=background,
             principal=principal,
         )
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import authorize
 from starlette.applications import Starlette
 
 from reactor import Storage
 from reactor.web import create_app
 
+from conftest import authorize
 from expense_app import Expense
 
 pytestmark = pytest.mark.redis
