@@ -1,7 +1,7 @@
 """Run one reactor action in a process of its own with OpenTelemetry's in-memory span
 exporter and metric reader, and print what they caught as JSON.
 
-    python otel_child.py start|resume ID|undo ID|fail
+    python otel_child.py start|resume ID|undo ID|fail|enqueue ID|advance ID OWNER
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
 import dsl_app as app  # noqa: E402  (after the providers: nothing is cached early)
+from reactor import _background, _dispatch  # noqa: E402
+from reactor._config import storage_for  # noqa: E402
+from reactor._sync import run_sync  # noqa: E402
 
 
 def _span(span: Any) -> dict[str, Any]:
@@ -64,6 +67,20 @@ def main() -> None:
         ex = app.Approval.resume(sys.argv[2], {"ok": True})
     elif command == "undo":
         ex = app.Approval.undo(sys.argv[2], principal="ops")
+    elif command == "enqueue":
+        # A resume that hands the rest of the run to a task queue: the job is printed.
+        jobs: list[tuple[str, str, str]] = []
+        _dispatch.install_dispatcher(lambda *job: jobs.append(job))
+        ex = app.Approval.resume(sys.argv[2], {"ok": True}, background=True)
+        print(json.dumps({"job": jobs[0]}))
+    elif command == "advance":
+        # What a task-queue worker does with the job.
+        plan = app.Approval.__reactor_plan__
+        advanced = run_sync(
+            _background.advance(plan, storage_for(app.Approval), sys.argv[2], sys.argv[3])
+        )
+        assert advanced is not None
+        ex = advanced
     else:
         ex = app.Guarded.run(amount=-5)
     print(

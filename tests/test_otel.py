@@ -18,6 +18,11 @@ TESTS = Path(__file__).parent
 
 
 def child(*argv: str) -> dict[str, Any]:
+    """What ``otel_child.py`` printed last (its spans and metrics)."""
+    return json.loads(output(*argv)[-1])  # type: ignore[no-any-return]
+
+
+def output(*argv: str) -> list[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     done = subprocess.run(
         [sys.executable, str(TESTS / "otel_child.py"), *argv],
@@ -27,8 +32,7 @@ def child(*argv: str) -> dict[str, Any]:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
+    return done.stdout.splitlines()
 
 
 def _named(spans: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -77,6 +81,21 @@ def test_a_paused_run_resumed_in_another_process_is_one_linked_trace(shared: Sto
     ]
     durations = first["metrics"]["reactor.step.duration"]
     assert [(d["attributes"]["reactor.step"], d["count"]) for d in durations] == [("prepare", 2)]
+
+
+def test_a_background_job_continues_the_executions_trace(shared: Storage) -> None:
+    first = child("start")
+    enqueued = output("enqueue", first["id"])
+    reactor, execution_id, owner = json.loads(enqueued[0])["job"]
+    assert (reactor, execution_id) == ("dsl.Approval", first["id"])
+    job = child("advance", execution_id, owner)
+    assert job["status"] == "completed"
+    [run1] = _named(first["spans"], "reactor.execution")
+    [run2] = _named(job["spans"], "reactor.execution")
+    assert run2["parent"] == run1["span_id"] and run2["links"] == [run1["span_id"]]
+    [finish] = _named(job["spans"], "reactor.step")
+    assert finish["attributes"]["reactor.step"] == "finish"
+    assert finish["parent"] == run2["span_id"] and finish["trace_id"] == run1["trace_id"]
 
 
 def test_an_undo_in_another_process_joins_the_executions_trace(shared: Storage) -> None:
