@@ -25,6 +25,7 @@ reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
 import dsl_app as app  # noqa: E402  (after the providers: nothing is cached early)
+
 from reactor import _background, _dispatch  # noqa: E402
 from reactor._config import storage_for  # noqa: E402
 from reactor._sync import run_sync  # noqa: E402
