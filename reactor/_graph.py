@@ -144,7 +144,10 @@ class _Compiler:
         when = node.decl.when
         if when is None:
             return
-        params = list(inspect.signature(when).parameters) if callable(when) else []
+        try:
+            params = list(inspect.signature(when).parameters)
+        except (TypeError, ValueError):
+            params = []  # self.call() below says what is wrong with it
         # A predicate written as a method (first parameter `self`) gets the instance too.
         node.guard = self.call(
             when, node.name, "when predicate", method=bool(params) and params[0] == "self"
