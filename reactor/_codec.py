@@ -67,6 +67,7 @@ __all__ = [
     "encode",
     "loads",
     "structure",
+    "text_problem",
 ]
 
 TAG: Final = "$t"
@@ -967,6 +968,26 @@ def structure(
         return _structure(value, hint)
     except _Failure as exc:
         _fail(exc, reactor, execution_id, step)
+
+
+def text_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an id, key or reason reactor stores as text (``None``: it can).
+
+    Storage writes these as UTF-8 (Redis keys), so they must be a ``str`` holding no lone
+    surrogate; checking first turns what would be a raw ``TypeError`` or
+    ``UnicodeEncodeError`` deep in a store into an error the caller can name.
+
+    Args:
+        value: The id, correlation id, idempotency key or reason given.
+
+    Returns:
+        ``None`` when ``value`` is usable, else a phrase saying why not.
+    """
+    if not isinstance(value, str):
+        return f"{_type_name(type(value))} is not a str"
+    if value.isascii() or _surrogate(value) is None:
+        return None
+    return _NOT_UNICODE
 
 
 def check_size(

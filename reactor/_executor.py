@@ -36,7 +36,7 @@ from ._config import get_config
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
-from ._invoke import INLINE_ALLOWED, ArgumentError, Binder, call_now, call_off_loop
+from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
 from ._lease import Heartbeat, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
@@ -47,6 +47,7 @@ from ._saga import compensations, failure, outcome, roll_back
 from ._scheduler import schedule
 from ._status import Status
 from .errors import (
+    ArgumentInvalid,
     CorrelationConflict,
     DefinitionChanged,
     ExecutionNotFound,
@@ -456,9 +457,30 @@ class Run:
 
     # --------------------------------------------------------------- recording
 
-    def record(self, path: str, value: Any, *, undoable: bool) -> None:
+    def record(self, path: str, value: Any, *, undoable: bool, sized: bool = False) -> None:
+        """Make ``value`` the result of the step at ``path``.
+
+        Args:
+            path: The step's path.
+            value: Its result.
+            undoable: Whether its ``undo`` hook runs on rollback.
+            sized: Refuse a result over ``max_payload_bytes`` (a step's own result; a
+                child's or a map's is made of results already checked).
+
+        Raises:
+            SerializationError: the result cannot be encoded, or is too large.
+        """
         try:
             tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
+            if sized:
+                _codec.check_size(
+                    _codec.dump_tree(tree),
+                    what=f"the result of {path!r}",
+                    limit=get_config().max_payload_bytes,
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
         except SerializationError:
             raise
         except Exception as exc:
@@ -589,7 +611,7 @@ class Run:
             return None
         try:
             return await body(frame, node, path)
-        except (ArgumentError, InputInvalid) as exc:
+        except (ArgumentInvalid, InputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=False)
         return None
 
@@ -608,7 +630,7 @@ class Run:
             attempt += 1
             try:
                 kwargs = self.binder.bind(frame, call, path, attempt=attempt)
-            except ArgumentError as exc:
+            except ArgumentInvalid as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             if log.enabled:
@@ -647,7 +669,7 @@ class Run:
         if skipped:
             value = value.value
         try:
-            self.record(path, value, undoable=node.undo is not None and not skipped)
+            self.record(path, value, undoable=node.undo is not None and not skipped, sized=True)
         except SerializationError as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
@@ -666,9 +688,24 @@ class Run:
             )
         correlation_id = None
         if node.correlation is not None:
-            correlation_id = str(
-                node.correlation.fn(**self.binder.bind(frame, node.correlation, path))
-            )
+            try:
+                correlation_id = node.correlation.fn(
+                    **self.binder.bind(frame, node.correlation, path)
+                )
+            except Exception as exc:
+                # User code, like a step body: what it raises fails the interrupt.
+                self.fail(frame, node, path, exc, compensate=False)
+                return None
+            # Stored as a key: None would register "None" for every run, and a lone
+            # surrogate cannot be written at all.
+            problem = _codec.text_problem(correlation_id)
+            if problem is not None:
+                raise ArgumentInvalid(
+                    f"the correlation_id callable returned {correlation_id!r}: {problem}",
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
         try:
             tree = _codec.encode(request, reactor=self.plan.name, execution_id=self.id, step=path)
         except SerializationError as exc:
@@ -701,7 +738,11 @@ class Run:
                     )
                     self.fail(frame, node, path, invalid, compensate=False)
                     return None
-                self.accept_payload(path, payload)
+                try:
+                    self.accept_payload(path, payload)
+                except SerializationError as exc:
+                    self.fail(frame, node, path, exc, compensate=False)
+                    return None
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
                 return True
         self.pending[path] = pending
@@ -750,7 +791,12 @@ class Run:
         assert node.over is not None
         items = self.binder.argument(frame, node.over, path)
         if not isinstance(items, list | tuple):
-            raise ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
+            raise ArgumentInvalid(
+                f"map_ over= must give a list, got {type(items).__name__}",
+                reactor=self.plan.name,
+                execution_id=self.id,
+                step=path,
+            )
         decl = node.decl
         results: dict[int, Any] = {}
         failures: list[MapFailure] = []
@@ -1199,35 +1245,49 @@ def validate_inputs(
     Raises:
         InputInvalid: an input is missing, unknown or fails its schema.
     """
-    errors: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
     inputs: dict[str, Any] = {}
     for name in given:
         if name not in plan.inputs:
-            errors[name] = "unknown input"
+            errors[name] = ["unknown input"]
     for name, declared in plan.inputs.items():
         if name in given:
             value = given[name]
             validator = plan.validators.get(name)
             if validator is not None:
-                error = next(iter(validator.iter_errors(value)), None)
-                if error is not None:
-                    errors[name] = error.message
+                problems = _input_errors(validator, value)
+                if problems:
+                    errors[name] = problems
                     continue
             inputs[name] = value
         elif declared.required:
-            errors[name] = "missing"
+            errors[name] = ["missing"]
         else:
             inputs[name] = declared.default
     if errors:
-        listing = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+        listing = "; ".join(f"{k}: {m}" for k, ms in sorted(errors.items()) for m in ms)
         raise InputInvalid(
             f"invalid inputs for {plan.reactor.__qualname__}: {listing}",
-            errors=errors,
+            errors={k: "; ".join(ms) for k, ms in errors.items()},
             reactor=plan.name,
             execution_id=execution_id,
             step=step,
         )
     return inputs
+
+
+def _input_errors(validator: Any, value: Any) -> list[str]:
+    """Every violation of an input's schema by ``value`` (``[]``: valid), each prefixed
+    with where it is inside the value when not at its top."""
+    try:
+        found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    except RecursionError:
+        # A recursive schema ({"$ref": "#"}) follows the value down as deep as it goes.
+        return ["nested too deeply to be checked against the schema"]
+    return [
+        f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" if e.absolute_path else e.message
+        for e in found
+    ]
 
 
 def live_run(plan: Plan, execution_id: str) -> Run | None:

@@ -10,7 +10,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
-from . import _actions
+from . import _actions, _codec
 from ._config import storage_for
 from ._dsl import Input, StepDecl
 from ._graph import compile_plan
@@ -18,7 +18,7 @@ from ._mermaid import mermaid
 from ._plan import Plan
 from ._records import Execution, PendingInterrupt
 from ._sync import run_sync
-from .errors import DefinitionError, ExecutionNotFound
+from .errors import DefinitionError, ExecutionNotFound, InputInvalid, SerializationError
 from .storage import Storage
 
 __all__ = ["Reactor", "registered", "registry"]
@@ -50,6 +50,37 @@ def registered(name: str) -> type[Reactor]:
             "(--app MODULE for the worker and the CLI)",
             reactor=name,
         ) from None
+
+
+def _lookup(value: object, what: str, reactor: str) -> str:
+    """``value``, an execution id or correlation id to look an execution up by.
+
+    Checked before any storage sees it: storage writes ids as UTF-8 keys, where ``None``,
+    a number or a lone surrogate would fail as a raw ``TypeError``/``UnicodeEncodeError``.
+
+    Raises:
+        ExecutionNotFound: no execution can have ``value`` as its ``what``.
+    """
+    problem = _codec.text_problem(value)
+    if problem is not None:
+        holder = "no live execution holds" if what == "correlation id" else "no execution has"
+        raise ExecutionNotFound(f"{holder} the {what} {value!r}: {problem}", reactor=reactor)
+    return cast("str", value)
+
+
+def _option(value: object, option: str, reactor: str) -> None:
+    """Refuse a ``run()`` option that storage could not write as text (see :func:`_lookup`).
+
+    Raises:
+        InputInvalid: ``value`` is neither ``None`` nor a string of valid Unicode.
+    """
+    problem = None if value is None else _codec.text_problem(value)
+    if problem is not None:
+        raise InputInvalid(
+            f"{option} {value!r} cannot be used: {problem}",
+            errors={option: problem},
+            reactor=reactor,
+        )
 
 
 class _Namespace(dict[str, Any]):
@@ -130,6 +161,23 @@ class ReactorMeta(type):
 
 
 def _register(name: str, cls: type[Reactor]) -> None:
+    """Register ``cls`` as ``name``.
+
+    The same class defined again (its module reloaded, a test's local class created once
+    more) replaces the old one: it has the same module and qualified name. Any other
+    class would silently take over the executions stored under the name.
+
+    Raises:
+        DefinitionError: another class is registered as ``name``.
+    """
+    old = _registry.get(name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise DefinitionError(
+            f"the name is taken by {old.__module__}.{old.__qualname__}; give this class "
+            "another name (tests defining versions of one reactor: "
+            "reactor.testing.unregister)",
+            reactor=name,
+        )
     _registry[name] = cls
 
 
@@ -203,6 +251,8 @@ class Reactor(metaclass=ReactorMeta):
         **inputs: Any,
     ) -> Execution:
         """Async twin of :meth:`run`."""
+        _option(execution_id, "execution_id", cls.name)
+        _option(idempotency_key, "idempotency_key", cls.name)
         return await _actions.start(
             cls.__reactor_plan__,
             storage_for(cls),
@@ -242,7 +292,12 @@ class Reactor(metaclass=ReactorMeta):
     ) -> Execution:
         """Async twin of :meth:`resume`."""
         return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=True
+            cls.__reactor_plan__,
+            storage_for(cls),
+            _lookup(execution_id, "id", cls.name),
+            payload,
+            step=step,
+            strict=True,
         )
 
     @classmethod
@@ -263,7 +318,7 @@ class Reactor(metaclass=ReactorMeta):
             storage_for(cls),
             None,
             payload,
-            correlation_id=correlation_id,
+            correlation_id=_lookup(correlation_id, "correlation id", cls.name),
             strict=True,
         )
 
@@ -281,7 +336,9 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def afind(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`find`."""
-        return await _actions.find(cls.__reactor_plan__, storage_for(cls), execution_id)
+        return await _actions.find(
+            cls.__reactor_plan__, storage_for(cls), _lookup(execution_id, "id", cls.name)
+        )
 
     @classmethod
     def find_by_correlation_id(cls, correlation_id: str) -> Execution:
@@ -296,7 +353,9 @@ class Reactor(metaclass=ReactorMeta):
     async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
         """Async twin of :meth:`find_by_correlation_id`."""
         return await _actions.find(
-            cls.__reactor_plan__, storage_for(cls), correlation_id=correlation_id
+            cls.__reactor_plan__,
+            storage_for(cls),
+            correlation_id=_lookup(correlation_id, "correlation id", cls.name),
         )
 
     # ---------------------------------------------------------------- ending
@@ -315,6 +374,15 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def acancel(cls, execution_id: str, reason: str | None = None) -> Execution:
         """Async twin of :meth:`cancel`."""
+        execution_id = _lookup(execution_id, "id", cls.name)
+        problem = None if reason is None else _codec.text_problem(reason)
+        if problem is not None:
+            # Stored as a field of its own, where Redis writes it as UTF-8.
+            raise SerializationError(
+                f"the reason {reason!r} cannot be stored: {problem}",
+                reactor=cls.name,
+                execution_id=execution_id,
+            )
         return await _actions.cancel(cls.__reactor_plan__, storage_for(cls), execution_id, reason)
 
     @classmethod
@@ -330,7 +398,9 @@ class Reactor(metaclass=ReactorMeta):
     @classmethod
     async def aundo(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`undo`."""
-        return await _actions.undo(cls.__reactor_plan__, storage_for(cls), execution_id)
+        return await _actions.undo(
+            cls.__reactor_plan__, storage_for(cls), _lookup(execution_id, "id", cls.name)
+        )
 
     @classmethod
     def resume_flexibly(
@@ -347,7 +417,12 @@ class Reactor(metaclass=ReactorMeta):
     ) -> Execution:
         """Async twin of :meth:`resume_flexibly`."""
         return await _actions.resume(
-            cls.__reactor_plan__, storage_for(cls), execution_id, payload, step=step, strict=False
+            cls.__reactor_plan__,
+            storage_for(cls),
+            _lookup(execution_id, "id", cls.name),
+            payload,
+            step=step,
+            strict=False,
         )
 
     # ----------------------------------------------------------------- graph

@@ -9,6 +9,9 @@ available in any suite once reactor is installed:
   so timeout tests need no sleeping.
 - ``reactor_events``: a list collecting ``(event, fields)`` for every transition.
 
+:func:`unregister` lets a test define a second version of a reactor under a name that is
+already registered.
+
 Example::
 
     def test_times_out(memory_storage, reactor_clock):
@@ -28,9 +31,10 @@ from typing import Any
 import pytest
 
 from ._config import configure, get_config
+from ._reactor import _registry
 from .storage import MemoryStorage
 
-__all__ = ["FakeClock", "memory_storage", "reactor_clock", "reactor_events"]
+__all__ = ["FakeClock", "memory_storage", "reactor_clock", "reactor_events", "unregister"]
 
 
 class FakeClock:
@@ -85,3 +89,23 @@ def reactor_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     hook = (*get_config().middleware, lambda event, fields: events.append((event, fields)))
     with _setting("middleware", hook):
         yield events
+
+
+def unregister(*names: str) -> None:
+    """Forget the reactor classes registered under ``names`` (unknown names are ignored).
+
+    A class registered under a name another class holds is a ``DefinitionError``; a test
+    that defines several versions of one reactor (to check what happens to executions
+    stored by the old one) unregisters the name before defining each version. Classes
+    already defined keep working; only :data:`reactor.registry` forgets them.
+
+    Example::
+
+        unregister("shop.Checkout")
+
+        class CheckoutV2(Reactor):
+            name = "shop.Checkout"
+            ...
+    """
+    for name in names:
+        _registry.pop(name, None)
