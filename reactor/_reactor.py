@@ -228,7 +228,8 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             InputInvalid: before anything runs, if an input is missing, unknown or
-                fails its schema.
+                fails its schema (every violation is listed), or ``execution_id`` or
+                ``idempotency_key`` is not a string of valid Unicode.
         """
         return run_sync(
             cls.arun(
@@ -277,7 +278,11 @@ class Reactor(metaclass=ReactorMeta):
         Raises:
             PayloadInvalid: the payload fails the schema; one attempt is used, and the
                 last one cancels the execution (undoing its steps) -- ``attempts_left``.
-            ExecutionNotFound: no execution of this reactor has that id.
+            SerializationError: the payload cannot be stored (a lone surrogate, nesting
+                deeper than the codec's ``MAX_DEPTH``, over ``max_payload_bytes``);
+                checked before the schema: no attempt is used, nothing changes.
+            ExecutionNotFound: no execution of this reactor has that id (``None``, a
+                number or a string holding a lone surrogate never names one).
             NotPaused: the execution is not paused.
             NotPending: ``step`` is not a pending interrupt.
             AmbiguousStep: ``step`` was left out while several interrupts are pending.
@@ -329,7 +334,8 @@ class Reactor(metaclass=ReactorMeta):
         """The stored execution (an overdue lazy timeout fires first).
 
         Raises:
-            ExecutionNotFound: no execution of this reactor has that id.
+            ExecutionNotFound: no execution of this reactor has that id (``None``, a
+                number or a string holding a lone surrogate never names one).
         """
         return run_sync(cls.afind(execution_id))
 
@@ -368,6 +374,9 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             NotPaused: the execution has already ended.
+            ExecutionNotFound: no execution of this reactor has that id.
+            SerializationError: ``reason`` is not a string of valid Unicode (nothing
+                changes).
         """
         return run_sync(cls.acancel(execution_id, reason=reason))
 
@@ -392,6 +401,7 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             NotPaused: the execution is running or already cancelled.
+            ExecutionNotFound: no execution of this reactor has that id.
         """
         return run_sync(cls.aundo(execution_id))
 

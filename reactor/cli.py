@@ -440,6 +440,9 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
     """Cancel from the stored execution alone: no class is needed, so executions of
     reactors no process can import (``__main__.X``) can be ended, and then expire."""
     reason = args.reason or "cancelled"
+    problem = _codec.text_problem(reason)
+    if problem is not None:
+        raise _UsageError(f"--reason {reason!r} cannot be stored: {problem}")
     for _ in range(_CAS_ATTEMPTS):
         stored = await _load(storage, args.id)
         if stored.status.finished:
@@ -489,6 +492,11 @@ async def _serve(args: argparse.Namespace, storage: Storage) -> None:
 
 
 async def _load(storage: Storage, execution_id: str) -> StoredExecution:
+    # Bytes of argv that are not UTF-8 arrive as lone surrogates, which Redis cannot
+    # take as a key.
+    problem = _codec.text_problem(execution_id)
+    if problem is not None:
+        raise ExecutionNotFound(f"no execution has the id {execution_id!r}: {problem}")
     stored = await storage.load(execution_id)
     if stored is None:
         raise ExecutionNotFound("no such execution", execution_id=execution_id)
