@@ -306,7 +306,9 @@ async def resume(
             # Retries after a lost race reload by id: the winner may have finished the
             # execution and released the correlation id meanwhile.
             execution_id = found.id
-        stored, run = await _load_run(plan, storage, execution_id)
+            stored, run = found, Run.from_stored(plan, storage, found)
+        else:
+            stored, run = await _load_run(plan, storage, execution_id)
         if path is not None and path in run.resolved:
             raise AlreadyResumed(
                 "the interrupt was already resumed",

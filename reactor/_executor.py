@@ -37,13 +37,13 @@ from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
 from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
-from ._lease import Heartbeat, new_token, watchdog
+from ._lease import Heartbeat, Lease, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
 from ._records import Execution, PendingInterrupt
 from ._retry import cas_retry
-from ._saga import compensations, failure, outcome, roll_back
+from ._saga import Rollback, compensations, failure, outcome
 from ._scheduler import schedule
 from ._status import Status
 from .errors import (
@@ -121,8 +121,8 @@ class Run:
         self.trees: dict[str, Any] = {}
         self.done: list[str] = []
         self.undo_stack: list[str] = []
-        #: Steps of :attr:`undo_stack` undone by the rollback in progress.
-        self.undone_paths: set[str] = set()
+        #: The rollback in progress (its undone steps leave the stored undo list at once).
+        self.rolling: Rollback | None = None
         self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
         #: Interrupts no longer pending, by path, with their correlation ids.
@@ -142,10 +142,7 @@ class Run:
         self.rollback_state: RollbackState | None = None
         #: Whether each completion is recorded before dependents start (DESIGN §9).
         self.eager = storage.durable and (plan.durability or config.durability) == "eager"
-        #: Until when (``time.monotonic()``) the lease surely holds: the last successful
-        #: write or renewal was *sent* before the store stamped it, so the lease the store
-        #: granted ends no sooner than this. ``None``: no lease held.
-        self.lease_deadline: float | None = None
+        self.lease = Lease()
         #: Why the run stops starting steps, if it does.
         self.stop: Stop | None = None
         #: The reason given with a ``HALTED``/``CANCELLED`` stop.
@@ -160,7 +157,6 @@ class Run:
         self._write_lock = asyncio.Lock()
         self._checkpoint_lock = asyncio.Lock()
         self.state_lock = threading.Lock()
-        self.next_beat = 0.0
 
     # ------------------------------------------------------------------ stops
 
@@ -187,8 +183,7 @@ class Run:
         """Whether no further step may start in ``scope``."""
         if self.stop is not None:
             return True
-        if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
-            # The lease may have run out: another process may own the execution now.
+        if self.lease.lapsed():
             self.lease_lost()
             return True
         if scope.parent is None:
@@ -206,9 +201,7 @@ class Run:
                 inputs=self.inputs_tree,
                 results=Trees(self.trees),
                 done=self.done,
-                undo=[p for p in self.undo_stack if p not in self.undone_paths]
-                if self.undone_paths
-                else self.undo_stack,
+                undo=self.rolling.left(self.undo_stack) if self.rolling else self.undo_stack,
                 pending={p: v.stored() for p, v in self.pending.items()},
                 resolved=sorted(self.resolved),
                 retired=self.retired,
@@ -291,7 +284,7 @@ class Run:
                 lease_seconds=lease_seconds if self.status is Status.RUNNING else None,
                 takeover=takeover,
             )
-        self.lease_deadline = sent + lease_seconds if leased and lease_seconds > 0 else None
+        self.lease.granted(sent, lease_seconds if leased else None)
         self.held_cids = frozenset(stored.correlation_ids)
         self.version = stored.version
         self.updated_at = stored.updated_at
@@ -844,6 +837,7 @@ class Run:
             limit=decl.max_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
+            checkpoint=self.checkpoint if self.eager else None,
         )
         if self.stopping(frame.scope) or todo:
             return None if self.stopping(frame.scope) else False
@@ -885,39 +879,25 @@ class Run:
     async def rollback(self, scope: Scope, prefix: str) -> FailureInfo | None:
         """Roll back one element of a ``map_(fail_fast=False)``: compensate its failed
         steps, undo its completed ones (paths under ``prefix``) newest first; return its
-        failure with what went wrong. Each undo is recorded before the next."""
-        problems = await roll_back(
-            compensations(scope.failed),
-            [p for p in self.undo_stack if p.startswith(prefix)],
-            self.call_hook,
-            compensated=self._compensated,
-            undone=self._undone,
-        )
-        self._forget_undone()
+        failure with what went wrong."""
+        targets = [p for p in self.undo_stack if p.startswith(prefix)]
+        problems = await self._roll_back(Rollback(None, targets, self.call_hook, self._record))
         return outcome(scope.failure, problems)
 
-    async def _compensated(self, problems: list[RollbackFailure]) -> None:
-        state = self.rollback_state
-        if state is not None:
-            state.compensate.clear()
-            state.problems = list(problems)
+    async def _roll_back(
+        self, rollback: Rollback, compensate: list[tuple[str, BaseException]] | None = None
+    ) -> list[RollbackFailure]:
+        self.rolling = rollback
+        try:
+            return await rollback.run(compensate or [])
+        finally:
+            self.undo_stack = rollback.left(self.undo_stack)
+            self.rolling = None
             self.dirty = True
-        await self.checkpoint()
 
-    async def _undone(self, path: str, problem: RollbackFailure | None) -> None:
-        # Taken off the stack at the end (removing each from the list would be quadratic
-        # over a large map); the stored body leaves them out at once.
-        self.undone_paths.add(path)
-        if problem is not None and self.rollback_state is not None:
-            self.rollback_state.problems.append(problem)
+    async def _record(self) -> None:
         self.dirty = True
         await self.checkpoint()
-
-    def _forget_undone(self) -> None:
-        if self.undone_paths:
-            self.undo_stack = [p for p in self.undo_stack if p not in self.undone_paths]
-            self.undone_paths.clear()
-        self.dirty = True
 
     async def roll_back_and_finish(
         self, status: Status, *, scope: Scope | None = None, reason: str | None = None
@@ -935,9 +915,8 @@ class Run:
         self.rollback_state = RollbackState(
             cause, status.value, reason, [path for path, _ in compensate]
         )
-        self.dirty = True
-        await self.checkpoint()
-        await self._roll_back(compensate)
+        await self._record()
+        await self._finish_rollback(compensate)
 
     async def continue_rollback(self) -> None:
         """Finish a rollback another process recorded and did not finish."""
@@ -948,31 +927,25 @@ class Run:
         # that says the same.
         error = Exception(f"{cause.type}: {cause.message}" if cause else "rolled back")
         self.log("reactor.execution.rollback_resumed", undo=len(self.undo_stack))
-        await self._roll_back([(path, error) for path in state.compensate])
+        await self._finish_rollback([(path, error) for path in state.compensate])
 
-    async def _roll_back(self, compensate: list[tuple[str, BaseException]]) -> None:
+    async def _finish_rollback(self, compensate: list[tuple[str, BaseException]]) -> None:
         state = self.rollback_state
         assert state is not None
-        heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+        rollback = Rollback(state, list(self.undo_stack), self.call_hook, self._record)
+        heartbeat = Heartbeat(self.keep_lease) if self.storage.durable else None
         try:
-            await roll_back(
-                compensate,
-                list(self.undo_stack),
-                self.call_hook,
-                compensated=self._compensated,
-                undone=self._undone,
-            )
+            problems = await self._roll_back(rollback, compensate)
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
-        self._forget_undone()
         if self.lost:
             return
-        problems = state.problems
         if state.cause is not None:
             self.error = attrs.evolve(state.cause, rollback_failures=problems)
             self.log("reactor.execution.rolled_back", step=state.cause.step)
         elif problems:
+            # An undo keeps the error of an execution that had failed, unless hooks fail.
             self.error = outcome(None, problems)
         self.rollback_state = None
         await self.finish(Status(state.status), state.reason)
@@ -995,7 +968,7 @@ class Run:
 
     async def _passes(self) -> None:
         while True:
-            heartbeat = Heartbeat(self.heartbeats) if self.storage.durable else None
+            heartbeat = Heartbeat(self.keep_lease) if self.storage.durable else None
             try:
                 complete, _ = await self.run_frame(self.root)
             finally:
@@ -1125,27 +1098,12 @@ class Run:
             self.request_stop(Stop.LOST)
             self.log("reactor.execution.lease_lost")
 
-    async def heartbeats(self) -> None:
-        """Checkpoint, then keep the lease alive and notice other writers, until cancelled.
-
-        A renewal that fails (a dropped connection, a stalled link) is tried again until
-        the lease would run out; then the run stops (:meth:`lease_lost`) rather than run
-        on beside a process that may have taken it over.
-        """
-        interval = min(get_config().lease_seconds / 3, 1.0)
-        while not self.lost:
-            if time.monotonic() >= self.next_beat:
-                try:
-                    await self.beat()
-                except (StorageError, OSError) as exc:
-                    self.beat_failed(exc)
-                    if self.lease_deadline is not None and time.monotonic() > self.lease_deadline:
-                        self.lease_lost()
-                        return
-                    await asyncio.sleep(min(interval, 0.05))
-                    continue
-                self.next_beat = time.monotonic() + interval
-            await asyncio.sleep(interval)
+    def keep_lease(self) -> Coroutine[Any, Any, None]:
+        """Checkpoint, then keep the lease alive and notice other writers, until cancelled
+        (see :meth:`Lease.keep`)."""
+        return self.lease.keep(
+            self.beat, stopped=lambda: self.lost, failed=self.beat_failed, lost=self.lease_lost
+        )
 
     async def beat(self, *, locked: bool = True) -> None:
         """Checkpoint new results, or just extend the lease; notice other writers."""
@@ -1159,7 +1117,7 @@ class Run:
             sent = time.monotonic()
             touched = await self.storage.touch(self.id, version=self.version, lease_seconds=lease)
         if touched:
-            self.lease_deadline = sent + lease
+            self.lease.granted(sent, lease)
         else:
             self.merge(await self.storage.load(self.id))
 

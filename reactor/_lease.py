@@ -16,8 +16,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ._config import get_config
+from .errors import StorageError
 
-__all__ = ["Beating", "Heartbeat", "Watchdog", "new_token", "watchdog"]
+__all__ = ["Beating", "Heartbeat", "Lease", "Watchdog", "new_token", "watchdog"]
 
 # Owner tokens come from a private generator: one seeded by the application
 # (random.seed) could repeat tokens across processes. Reseeded in a forked child, which
@@ -31,11 +32,70 @@ def new_token() -> str:
     return f"{_token_source.getrandbits(128):032x}"
 
 
+class Lease:
+    """A run's hold on its execution: until when it surely holds, and keeping it.
+
+    The store stamps a lease in its own clock when it applies a write or renewal; the
+    process only knows when it *sent* that call. So the lease surely holds until the send
+    time plus its length, on this process's monotonic clock -- no clock of another machine
+    is ever compared with it.
+
+    Attributes:
+        deadline: ``time.monotonic()`` until which the lease surely holds (``None``: no
+            lease held, e.g. on storage that keeps none).
+        next_beat: When the next renewal is due (``time.monotonic()``).
+    """
+
+    __slots__ = ("deadline", "next_beat")
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None
+        self.next_beat = 0.0
+
+    def granted(self, sent: float, seconds: float | None) -> None:
+        """A write or renewal sent at ``sent`` was applied with a lease of ``seconds``."""
+        self.deadline = sent + seconds if seconds else None
+
+    def lapsed(self) -> bool:
+        """Whether the lease may have run out (another process may own the execution)."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    async def keep(
+        self,
+        beat: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        stopped: Callable[[], bool],
+        failed: Callable[[Exception], None],
+        lost: Callable[[], None],
+    ) -> None:
+        """Renew by calling ``beat`` every third of the lease (at most every second)
+        until ``stopped()`` or cancelled.
+
+        A renewal that fails (a dropped connection, a stalled link: ``StorageError``) is
+        tried again until the lease would run out; then ``lost()`` is called and keeping
+        ends, rather than the run going on beside a process that may have taken over.
+        """
+        interval = min(get_config().lease_seconds / 3, 1.0)
+        while not stopped():
+            if time.monotonic() >= self.next_beat:
+                try:
+                    await beat()
+                except (StorageError, OSError) as exc:
+                    failed(exc)
+                    if self.lapsed():
+                        lost()
+                        return
+                    await asyncio.sleep(min(interval, 0.05))
+                    continue
+                self.next_beat = time.monotonic() + interval
+            await asyncio.sleep(interval)
+
+
 class Beating(Protocol):
     """A run as the watchdog sees it."""
 
     state_lock: threading.Lock
-    next_beat: float
+    lease: Lease
 
     def beat(self, *, locked: bool = True) -> Coroutine[Any, Any, None]: ...
 
@@ -79,7 +139,7 @@ class Watchdog:
             time.sleep(min(config.checkpoint_after, 0.05) / 2)
             now = time.monotonic()
             for run, since in list(self._armed.items()):
-                if now - since < config.checkpoint_after or now < run.next_beat:
+                if now - since < config.checkpoint_after or now < run.lease.next_beat:
                     continue
                 with run.state_lock:
                     if run not in self._armed:
@@ -88,7 +148,7 @@ class Watchdog:
                         loop.run_until_complete(run.beat(locked=False))
                     except Exception as exc:  # a failed beat is retried next time
                         run.beat_failed(exc)
-                run.next_beat = now + min(config.lease_seconds / 3, 1.0)
+                run.lease.next_beat = now + min(config.lease_seconds / 3, 1.0)
 
 
 watchdog = Watchdog()

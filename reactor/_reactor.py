@@ -267,17 +267,24 @@ class Reactor(metaclass=ReactorMeta):
     # --------------------------------------------------------------- resume
 
     @classmethod
-    def resume(cls, execution_id: str, payload: Any, *, step: str | None = None) -> Execution:
-        """Strict resume of a pending interrupt; the run continues in this process.
+    def resume(
+        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
+    ) -> Execution:
+        """Resume a pending interrupt; the run continues in this process.
 
         Args:
             execution_id: The execution.
             payload: The interrupt's result, checked against its schema first.
             step: The interrupt's path; may be left out when exactly one is pending.
+            strict: ``True`` (default): an invalid payload uses one attempt and raises
+                ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
+                does): an invalid payload returns the still-paused execution with
+                ``validation_errors`` set, counting no attempt.
 
         Raises:
-            PayloadInvalid: the payload fails the schema; one attempt is used, and the
-                last one cancels the execution (undoing its steps) -- ``attempts_left``.
+            PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
+                and the last one cancels the execution (undoing its steps) --
+                ``attempts_left``.
             SerializationError: the payload cannot be stored (a lone surrogate, nesting
                 deeper than the codec's ``MAX_DEPTH``, over ``max_payload_bytes``);
                 checked before the schema: no attempt is used, nothing changes.
@@ -289,11 +296,11 @@ class Reactor(metaclass=ReactorMeta):
             AlreadyResumed: another resume of the interrupt was accepted first.
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
         """
-        return run_sync(cls.aresume(execution_id, payload, step=step))
+        return run_sync(cls.aresume(execution_id, payload, step=step, strict=strict))
 
     @classmethod
     async def aresume(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
+        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
     ) -> Execution:
         """Async twin of :meth:`resume`."""
         return await _actions.resume(
@@ -302,7 +309,7 @@ class Reactor(metaclass=ReactorMeta):
             _lookup(execution_id, "id", cls.name),
             payload,
             step=step,
-            strict=True,
+            strict=strict,
         )
 
     @classmethod
@@ -410,29 +417,6 @@ class Reactor(metaclass=ReactorMeta):
         """Async twin of :meth:`undo`."""
         return await _actions.undo(
             cls.__reactor_plan__, storage_for(cls), _lookup(execution_id, "id", cls.name)
-        )
-
-    @classmethod
-    def resume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Flexible resume (what :meth:`Execution.resume` calls): an invalid payload
-        returns the still-paused execution with ``validation_errors`` set, counting no
-        attempt; otherwise as :meth:`resume`."""
-        return run_sync(cls.aresume_flexibly(execution_id, payload, step=step))
-
-    @classmethod
-    async def aresume_flexibly(
-        cls, execution_id: str, payload: Any, *, step: str | None = None
-    ) -> Execution:
-        """Async twin of :meth:`resume_flexibly`."""
-        return await _actions.resume(
-            cls.__reactor_plan__,
-            storage_for(cls),
-            _lookup(execution_id, "id", cls.name),
-            payload,
-            step=step,
-            strict=False,
         )
 
     # ----------------------------------------------------------------- graph

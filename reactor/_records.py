@@ -165,12 +165,12 @@ class Execution:
         ``AmbiguousStep``, ``AlreadyResumed``.
         """
         # The record only holds data: the reactor class carries the behaviour.
-        result: Execution = self.reactor.resume_flexibly(self.id, payload, step=step)
+        result: Execution = self.reactor.resume(self.id, payload, step=step, strict=False)
         return result
 
     async def aresume(self, payload: Any, *, step: str | None = None) -> Execution:
         """Async twin of :meth:`resume`."""
-        result: Execution = await self.reactor.aresume_flexibly(self.id, payload, step=step)
+        result: Execution = await self.reactor.aresume(self.id, payload, step=step, strict=False)
         return result
 
     def __repr__(self) -> str:

@@ -1,9 +1,10 @@
-"""Rollback (the saga): which hooks run, in which order, and what went wrong.
+"""Rollback (the saga): which hooks run, in which order, what went wrong, and the
+rollback's own records (DESIGN §9).
 
 A failed step's own ``compensate`` runs first, then the ``undo`` of every completed step
 newest first; a failing hook is recorded and the rollback goes on. The caller hands in
-how to call one hook and what to do once a step is undone (record it), so this module
-knows nothing of runs or storage.
+how to call one hook and how to record progress, so this module knows nothing of runs or
+storage.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
 
+from ._body import RollbackState
 from ._frame import Failed
 from ._paths import map_group
 from .errors import FailureInfo, ReactorError, RollbackFailure
 
-__all__ = ["CallHook", "compensations", "failure", "outcome", "roll_back", "undo_order"]
+__all__ = ["CallHook", "Rollback", "compensations", "failure", "outcome", "undo_order"]
 
 CallHook = Callable[[str, str, BaseException | None], Awaitable[RollbackFailure | None]]
 """``call_hook(path, kind, error)`` runs the ``kind`` hook (``"undo"`` or ``"compensate"``)
@@ -50,41 +52,59 @@ def undo_order(paths: Sequence[str], start: int = 0) -> list[str]:
     return ordered
 
 
-async def roll_back(
-    compensate: Sequence[tuple[str, BaseException]],
-    undo_stack: Sequence[str],
-    call_hook: CallHook,
-    *,
-    compensated: Callable[[list[RollbackFailure]], Awaitable[None]],
-    undone: Callable[[str, RollbackFailure | None], Awaitable[None]],
-) -> list[RollbackFailure]:
-    """Run the ``compensate`` hooks of the failed steps, then undo the steps of
-    ``undo_stack`` (oldest first as completed) newest first.
+class Rollback:
+    """One rollback under way: runs the hooks and keeps its record current.
+
+    ``record()`` is awaited once the compensate hooks returned and after each undo hook
+    (on durable storage it writes the execution, so a process taking over after a crash
+    continues from there and only the hook in flight may run again).
 
     Args:
-        compensate: ``(path, error)`` of each failed step whose compensate hook runs.
-        undo_stack: Paths of the completed steps with an undo hook, oldest first.
+        state: The stored record of a whole-execution rollback, kept up to date here
+            (``None`` for the rollback of one map element, which has none).
+        undo_stack: Paths of the completed steps to undo, oldest first.
         call_hook: Runs one hook.
-        compensated: Told once every compensate hook returned, with what failed (the
-            caller records it before the first undo).
-        undone: Told after each undo hook returned, with what failed if it did (the
-            caller records the step as undone before the next).
-
-    Returns:
-        The hooks that failed.
+        record: Records progress.
     """
-    problems: list[RollbackFailure] = []
-    for path, error in compensate:
-        problem = await call_hook(path, "compensate", error)
-        if problem:
-            problems.append(problem)
-    await compensated(problems)
-    for path in undo_order(undo_stack):
-        problem = await call_hook(path, "undo", None)
-        if problem:
-            problems.append(problem)
-        await undone(path, problem)
-    return problems
+
+    def __init__(
+        self,
+        state: RollbackState | None,
+        undo_stack: Sequence[str],
+        call_hook: CallHook,
+        record: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.state = state
+        self.undo_stack = undo_stack
+        self._call_hook = call_hook
+        self._record = record
+        self.undone: set[str] = set()
+        self.problems: list[RollbackFailure] = list(state.problems) if state else []
+
+    def left(self, stack: list[str]) -> list[str]:
+        """``stack`` without the steps undone so far."""
+        return [p for p in stack if p not in self.undone] if self.undone else stack
+
+    async def run(self, compensate: Sequence[tuple[str, BaseException]]) -> list[RollbackFailure]:
+        """Run the ``compensate`` hooks of the failed steps (``(path, error)`` each), then
+        undo :attr:`undo_stack` newest first; return the hooks that failed."""
+        for path, error in compensate:
+            await self._hook(path, "compensate", error)
+        if self.state is not None:
+            self.state.compensate.clear()
+        await self._record()
+        for path in undo_order(self.undo_stack):
+            await self._hook(path, "undo", None)
+            self.undone.add(path)
+            await self._record()
+        return self.problems
+
+    async def _hook(self, path: str, kind: str, error: BaseException | None) -> None:
+        problem = await self._call_hook(path, kind, error)
+        if problem is not None:
+            self.problems.append(problem)
+            if self.state is not None:
+                self.state.problems.append(problem)
 
 
 def compensations(failed: Iterable[Failed]) -> list[tuple[str, BaseException]]:

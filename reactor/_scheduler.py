@@ -102,7 +102,8 @@ async def schedule(
                     settled = settle(item, await launch(item))
                     if settled is not None:
                         await settled
-                    if checkpoint is not None:
+                    if checkpoint is not None and ready:
+                        # Nothing ready: the loop ends and its caller stores the outcome.
                         await checkpoint()
                 else:
                     running.start(launch(item), item)
@@ -112,7 +113,7 @@ async def schedule(
                 settled = settle(item, outcome)
                 if settled is not None:
                     await settled
-            if checkpoint is not None:
+            if checkpoint is not None and (ready or running):
                 await checkpoint()
     finally:
         running.cancel()

@@ -290,18 +290,22 @@ def test_a_payload_with_a_lone_surrogate_changes_nothing(
     reactor_backend: Storage, flexible: bool
 ) -> None:
     ex = Echo.run()
-    resume = Echo.resume_flexibly if flexible else Echo.resume
     error = refused(
         reactor_backend,
         ex.id,
         SerializationError,
-        lambda: resume(ex.id, {"note": SURROGATE}),
+        lambda: Echo.resume(ex.id, {"note": SURROGATE}, strict=not flexible),
     )
     assert (error.execution_id, error.step) == (ex.id, "reply")
     assert str(error).count("[reactor=") == 1
     still_usable(ex)
     other = Echo.run()
-    refused(reactor_backend, other.id, SerializationError, lambda: resume(other.id, SURROGATE))
+    refused(
+        reactor_backend,
+        other.id,
+        SerializationError,
+        lambda: Echo.resume(other.id, SURROGATE, strict=not flexible),
+    )
     assert Echo.cancel(other.id).cancelled
 
 
@@ -330,7 +334,7 @@ def test_an_id_no_execution_can_have_is_not_found(reactor_backend: Storage, bad:
     actions: list[Callable[[], Any]] = [
         lambda: Echo.find(bad),
         lambda: Echo.resume(bad, {"note": "x"}),
-        lambda: Echo.resume_flexibly(bad, {"note": "x"}),
+        lambda: Echo.resume(bad, {"note": "x"}, strict=False),
         lambda: Echo.cancel(bad),
         lambda: Echo.undo(bad),
         lambda: Echo.find_by_correlation_id(bad),
@@ -374,9 +378,13 @@ def test_a_deep_payload_on_a_recursive_schema_changes_nothing(
     reactor_backend: Storage, flexible: bool
 ) -> None:
     ex = Recursive.run()
-    resume = Recursive.resume_flexibly if flexible else Recursive.resume
     # Refused by the codec, before the schema walks it (no attempt used: max_attempts=1).
-    refused(reactor_backend, ex.id, SerializationError, lambda: resume(ex.id, nest(10_000)))
+    refused(
+        reactor_backend,
+        ex.id,
+        SerializationError,
+        lambda: Recursive.resume(ex.id, nest(10_000), strict=not flexible),
+    )
     assert Recursive.find(ex.id).interrupts[0].attempts_left == 1
     done = Recursive.resume(ex.id, nest(3))
     assert done.completed and done.result == nest(3)
@@ -410,7 +418,7 @@ def test_a_payload_deeper_than_the_codec_reads_leaves_the_execution_usable(
             reactor_backend,
             ex.id,
             SerializationError,
-            lambda ex=ex: Echo.resume_flexibly(ex.id, deep),
+            lambda ex=ex: Echo.resume(ex.id, deep, strict=False),
         )
         assert Echo.find(ex.id).paused
     still_usable(resumed)

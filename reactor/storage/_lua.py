@@ -67,8 +67,8 @@ WRITE = """
 --   [7]   lease length in seconds: the lease ends that long after the server's TIME;
 --         "" for no lease (and to leave the lease schedule)
 --   [8]   write token: names this write, so that sending it again is recognised
---   [9]   true for a takeover: the stored execution must not be running under a lease
---         that the server's TIME says is still live
+--   [9]   true for a takeover: refused (as a conflict) while the stored lease has not
+--         run out by the server's TIME
 --   [10..] envelope field, value, field, value... (all but body, version, created_at,
 --         updated_at, lease_expires, write_token, which this script sets)
 -- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded

@@ -151,6 +151,7 @@ async def test_a_redis_restart_is_invisible_to_the_next_call(aof_redis: RedisSer
         await storage.aclose()
 
 
+@pytest.mark.slow
 async def test_a_stalled_link_fails_a_call_within_the_socket_timeout(
     through_proxy: RedisStorage, proxy: Proxy
 ) -> None:
@@ -216,6 +217,7 @@ STALE = 100_000
 """Stale entries per index: two indexes, so 200k in all."""
 
 
+@pytest.mark.slow
 async def test_no_script_blocks_redis_whatever_the_stale_backlog(
     redis_url: str, raw: redis.Redis
 ) -> None:
@@ -290,6 +292,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_every_acknowledged_write_survives_a_redis_crash(aof_redis: RedisServer) -> None:
     keys = RedisStorage.from_url(aof_redis.url, prefix="test").keys
     with Child(f"import sys; sys.argv[1:] = [{aof_redis.url!r}]\n{_WRITER}") as writer:
