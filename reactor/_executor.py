@@ -655,6 +655,18 @@ class Run:
                 return None
             break
         if isinstance(value, Halt):
+            problem = _codec.text_problem(value.reason)
+            if problem is not None:
+                # Stored as the execution's reason, a text field: refused like a result
+                # that cannot be encoded.
+                error = SerializationError(
+                    f"the Halt reason {value.reason!r} cannot be stored: {problem}",
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
+                self.fail(frame, node, path, error, compensate=True)
+                return None
             self.request_stop(Stop.HALTED, value.reason or path)
             log("reactor.step.halted", step=path, reason=value.reason)
             return None

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from reactor import (
     DefinitionError,
     ExecutionNotFound,
+    Halt,
     Input,
     InputInvalid,
     NotPaused,
@@ -161,6 +162,24 @@ class Returns(Reactor):
         return reserve + SURROGATE
 
 
+class Halting(Reactor):
+    """Halts with a reason holding a lone surrogate, after a step with an undo."""
+
+    name = "bad.Halting"
+
+    @step
+    def reserve(self) -> str:
+        return "slot"
+
+    @reserve.undo
+    def release(self, result: str) -> None:
+        UNDONE.append(result)
+
+    @step
+    def stop(self, reserve: str) -> Halt:
+        return Halt("no " + SURROGATE)
+
+
 class Piece(Reactor):
     name = "bad.Piece"
     item = Input()
@@ -283,6 +302,16 @@ def test_a_step_result_with_a_lone_surrogate_fails_the_step_and_rolls_back(
     assert "lone surrogate" in ex.error.message and UNDONE == ["slot"]
     assert stored(reactor_backend, ex.id).status is Status.FAILED
     assert Returns.find(ex.id).failed
+
+
+def test_a_halt_reason_with_a_lone_surrogate_fails_the_step_and_rolls_back(
+    reactor_backend: Storage,
+) -> None:
+    ex = Halting.run()
+    assert ex.failed and ex.error is not None
+    assert (ex.error.step, ex.error.type) == ("stop", "SerializationError")
+    assert "Halt reason" in ex.error.message and UNDONE == ["slot"]
+    assert stored(reactor_backend, ex.id).status is Status.FAILED
 
 
 @pytest.mark.parametrize("flexible", [False, True], ids=["strict", "flexible"])
