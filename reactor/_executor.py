@@ -687,20 +687,22 @@ class Run:
             return False
         decl = node.decl
         request = None
-        if node.call is not None:
-            request = await self.invoke(
-                node.call, frame, self.binder.bind(frame, node.call, path), None
-            )
         correlation_id = None
-        if node.correlation is not None:
-            try:
+        try:
+            if node.call is not None:
+                request = await self.invoke(
+                    node.call, frame, self.binder.bind(frame, node.call, path), None
+                )
+            if node.correlation is not None:
                 correlation_id = node.correlation.fn(
                     **self.binder.bind(frame, node.correlation, path)
                 )
-            except Exception as exc:
-                # User code, like a step body: what it raises fails the interrupt.
-                self.fail(frame, node, path, exc, compensate=False)
-                return None
+        except Exception as exc:
+            # User code, like a step body: what it raises fails the interrupt (escaping,
+            # it would leave the execution RUNNING with no one to finish it).
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
+        if node.correlation is not None:
             # Stored as a key: None would register "None" for every run, and a lone
             # surrogate cannot be written at all.
             problem = _codec.text_problem(correlation_id)

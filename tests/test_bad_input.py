@@ -121,6 +121,33 @@ class Keyed(Reactor):
         return {"question": "ok?"}
 
 
+def _key_for(where: str) -> str:
+    if where == "key":
+        raise LookupError("no key for this order")
+    return where
+
+
+class Raising(Reactor):
+    """An interrupt whose body or correlation id callable raises, as the input asks."""
+
+    name = "bad.Raising"
+    where = Input()
+
+    @step
+    def reserve(self) -> str:
+        return "slot"
+
+    @reserve.undo
+    def release(self, result: str) -> None:
+        UNDONE.append(result)
+
+    @interrupt(wait_for="reserve", correlation_id=_key_for)
+    def approval(self, where: str) -> dict[str, str]:
+        if where == "body":
+            raise LookupError("no request for this order")
+        return {}
+
+
 class Bulky(Reactor):
     """A step whose result is as large as asked."""
 
@@ -483,6 +510,18 @@ def test_a_correlation_id_that_is_no_string_fails_the_run_clearly(
     with pytest.raises(ExecutionNotFound):
         Keyed.find_by_correlation_id("None")
     assert Keyed.run(order="fine").paused
+
+
+@pytest.mark.parametrize("where", ["body", "key"])
+def test_an_interrupt_whose_code_raises_fails_the_run_and_rolls_back(
+    reactor_backend: Storage, where: str
+) -> None:
+    ex = Raising.run(where=where, execution_id=f"raising-{where}")
+    assert ex.failed and ex.error is not None
+    assert (ex.error.step, ex.error.type) == ("approval", "LookupError")
+    assert UNDONE == ["slot"]
+    assert stored(reactor_backend, ex.id).status is Status.FAILED
+    assert Raising.run(where="fine").paused
 
 
 # ------------------------------------------------------------ result size
