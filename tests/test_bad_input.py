@@ -689,16 +689,24 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
-# Text with lone surrogates as well as ordinary text (st.text() leaves surrogates out).
-TEXT = st.text(max_size=8) | st.text(st.characters(exclude_categories=()), max_size=8)
-JSON_LIKE = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | TEXT,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
-    max_leaves=12,
+def json_like(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    """JSON-like values (nested lists and str-keyed dicts) whose strings come from ``text``."""
+    scalars = (
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    )
+    return st.recursive(
+        scalars | text,
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+# Half the values have ordinary text only; in the other half a string may hold lone
+# surrogates (category Cs, which st.text() leaves out).
+JSON_LIKE = json_like(st.text(max_size=8)) | json_like(
+    st.text(st.characters(categories=["Cs"]) | st.characters(), max_size=8)
 )
 
 
