@@ -6,6 +6,8 @@ face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
 
 from __future__ import annotations
 
+import os
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
@@ -27,6 +29,10 @@ _registry: dict[str, type[Reactor]] = {}
 registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
 """Every reactor class by its :attr:`Reactor.name` (read-only); stored executions record
 that name."""
+
+# Where each registered class was defined (see _origin), taken when it was registered:
+# its module may have left sys.modules since.
+_origins: dict[str, tuple[str, str]] = {}
 
 _API_NAMES: frozenset[str] = frozenset()
 """Public attributes of :class:`Reactor`, which no step or input may shadow (filled in
@@ -160,18 +166,28 @@ class ReactorMeta(type):
         return cls
 
 
+def _origin(cls: type) -> tuple[str, str]:
+    """Where ``cls`` is defined: its module's source file (else the module's name) and its
+    qualified name. A file imported under two names -- a script run as ``__main__`` that
+    is also imported by its module name -- is one origin."""
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return (os.path.realpath(file) if file else cls.__module__, cls.__qualname__)
+
+
 def _register(name: str, cls: type[Reactor]) -> None:
     """Register ``cls`` as ``name``.
 
-    The same class defined again (its module reloaded, a test's local class created once
-    more) replaces the old one: it has the same module and qualified name. Any other
-    class would silently take over the executions stored under the name.
+    The same class defined again (its module reloaded or imported under another name, a
+    test's local class created once more) replaces the old one: it has the same
+    :func:`_origin`. Any other class would silently take over the executions stored
+    under the name.
 
     Raises:
         DefinitionError: another class is registered as ``name``.
     """
+    origin = _origin(cls)
     old = _registry.get(name)
-    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+    if old is not None and _origins.get(name) != origin:
         raise DefinitionError(
             f"the name is taken by {old.__module__}.{old.__qualname__}; give this class "
             "another name (tests defining versions of one reactor: "
@@ -179,6 +195,7 @@ def _register(name: str, cls: type[Reactor]) -> None:
             reactor=name,
         )
     _registry[name] = cls
+    _origins[name] = origin
 
 
 class Reactor(metaclass=ReactorMeta):

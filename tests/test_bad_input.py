@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -596,6 +597,15 @@ def test_the_same_class_defined_again_replaces_itself(
     reloaded = importlib.reload(module)
     assert reloaded.Reloaded is not old and registry["bad.Reloaded"] is reloaded.Reloaded
     monkeypatch.delitem(sys.modules, "reloaded_app")
+
+    # The same file under another module name (a script run as __main__ that is also
+    # imported by name) defines the same class.
+    spec = importlib.util.spec_from_file_location("as_main", tmp_path / "reloaded_app.py")
+    assert spec is not None and spec.loader is not None
+    twin = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "as_main", twin)
+    spec.loader.exec_module(twin)
+    assert registry["bad.Reloaded"] is twin.Reloaded
 
 
 # ---------------------------------------------------------- error messages
