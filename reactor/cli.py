@@ -345,10 +345,16 @@ def _payload(text: str) -> Any:
             text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise _UsageError(f"--payload: cannot read {source}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise _UsageError(f"--payload: {source} is not UTF-8 text: {exc.reason}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
         raise _UsageError(f"--payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        # The JSON parser recurses once per level; resume would refuse such a payload
+        # anyway (nested deeper than the codec's MAX_DEPTH).
+        raise _UsageError("--payload is nested too deeply to be read") from None
 
 
 # ---------------------------------------------------------------------- commands

@@ -665,7 +665,9 @@ def cli(*args: str | bytes, url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_the_cli_refuses_bad_payloads_and_ids_in_one_line(shared: Storage, redis_url: str) -> None:
+def test_the_cli_refuses_bad_payloads_and_ids_in_one_line(
+    shared: Storage, redis_url: str, tmp_path: Path
+) -> None:
     ex = Approval.run(order_id=31)
     before = stored(shared, ex.id)
     deep = "[" * 490 + "]" * 490
@@ -675,6 +677,11 @@ def test_the_cli_refuses_bad_payloads_and_ids_in_one_line(shared: Storage, redis
         [line] = answer.stderr.splitlines()
         assert line.startswith("error: SerializationError: cannot encode")
         assert stored(shared, ex.id) == before
+    deeper_than_the_parser = tmp_path / "deep.json"
+    deeper_than_the_parser.write_text("[" * 100_000 + "]" * 100_000)
+    too_deep = cli("resume", ex.id, "--payload", f"@{deeper_than_the_parser}", url=redis_url)
+    assert too_deep.returncode == 2 and "Traceback" not in too_deep.stderr
+    assert too_deep.stderr.splitlines()[-1].endswith("--payload is nested too deeply to be read")
     not_utf8 = cli("show", b"ex-\xed\xa0\x80", url=redis_url)
     assert not_utf8.returncode == 1
     [line] = not_utf8.stderr.splitlines()
