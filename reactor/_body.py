@@ -11,6 +11,7 @@ from typing import NewType
 
 import attrs
 import cattrs
+from cattrs.fns import identity
 
 from . import _codec
 from .errors import FailureInfo, RollbackFailure
@@ -112,10 +113,12 @@ class Body:
 
 
 _converter = cattrs.Converter()
-# Trees are plain JSON already: walking them would cost ~20 µs per body for nothing.
-for _opaque in (Tree, Trees):
-    _converter.register_unstructure_hook(_opaque, lambda tree: tree)
-    _converter.register_structure_hook(_opaque, lambda tree, _: tree)
+# Trees are plain JSON already (walking them would cost ~20 µs per body for nothing), and
+# so are optional strings and numbers: these are stored and read back as they are.
+_AS_IS = (Tree, Trees, str | None, int | None, float | None)
+# (cattrs writes no call at all for the ``identity`` hook in the code it generates.)
+_converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
+_converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
 _unstructure = _converter.get_unstructure_hook(Body)
 _structure = _converter.get_structure_hook(Body)
 

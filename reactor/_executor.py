@@ -183,7 +183,8 @@ class Run:
         """Whether no further step may start in ``scope``."""
         if self.stop is not None:
             return True
-        if self.lease.lapsed():
+        lease = self.lease
+        if lease.deadline is not None and lease.lapsed():
             self.lease_lost()
             return True
         if scope.parent is None:
