@@ -467,14 +467,16 @@ class Run:
         try:
             tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
             if sized:
-                _codec.check_size(
-                    _codec.dump_tree(tree),
-                    what=f"the result of {path!r}",
-                    limit=get_config().max_payload_bytes,
-                    reactor=self.plan.name,
-                    execution_id=self.id,
-                    step=path,
-                )
+                limit = get_config().max_payload_bytes
+                if not _codec.surely_within(tree, limit):
+                    _codec.check_size(
+                        _codec.dump_tree(tree),
+                        what=f"the result of {path!r}",
+                        limit=limit,
+                        reactor=self.plan.name,
+                        execution_id=self.id,
+                        step=path,
+                    )
         except SerializationError:
             raise
         except Exception as exc:

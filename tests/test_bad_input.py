@@ -38,6 +38,7 @@ from reactor import (
     Status,
     Storage,
     StoredExecution,
+    _codec,
     configure,
     get_config,
     interrupt,
@@ -540,6 +541,19 @@ def test_a_step_result_over_the_limit_fails_the_step_and_rolls_back(
     assert UNDONE == ["slot"] and COMPENSATED == ["SerializationError"]
     assert Bulky.find(ex.id).failed
     assert Bulky.run(size=small_payloads - 100).completed
+
+
+@given(
+    value=st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    limit=st.integers(1, 300),
+)
+def test_a_result_surely_within_the_limit_is(value: Any, limit: int) -> None:
+    try:
+        tree = _codec.encode(value)
+    except SerializationError:  # NaN, infinities, lone surrogates
+        return
+    if _codec.surely_within(tree, limit):
+        assert len(_codec.dump_tree(tree).encode()) <= limit
 
 
 def test_a_map_result_is_not_limited_when_each_element_is_within_it(
