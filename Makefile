@@ -27,3 +27,4 @@ bench:
 	cd benchmarks && $(PYTHON) interrupts.py
 	$(PYTHON) benchmarks/map.py
 	$(PYTHON) benchmarks/worker.py
+	cd benchmarks && $(PYTHON) scale.py

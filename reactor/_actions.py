@@ -17,10 +17,11 @@ from typing import Any
 
 import attrs
 
-from . import _codec
+from . import _codec, _dispatch
 from ._config import get_config
 from ._dsl import NOTHING
 from ._executor import Run, live_run, validate_inputs
+from ._fanout import element_finished
 from ._interrupts import overdue, schema_errors
 from ._log import emitter
 from ._paths import split
@@ -195,9 +196,14 @@ async def expire_overdue(
     execution_id: str,
     *,
     strategies: Iterable[str] = ("lazy", "active"),
+    background: bool = False,
 ) -> Execution | None:
     """Fire the first overdue interrupt timeout of a paused execution, once across all
-    callers; ``None`` if there was nothing to fire (or someone else fired it)."""
+    callers; ``None`` if there was nothing to fire (or someone else fired it).
+
+    With ``background``, an ``on_timeout`` payload is accepted in the claim and the run
+    it resumes is enqueued (:mod:`reactor._dispatch`) instead of run here.
+    """
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         stored, run = await _load_run(plan, storage, execution_id)
         if stored.status is not Status.PAUSED:
@@ -205,6 +211,16 @@ async def expire_overdue(
         path = overdue(run.pending, get_config().clock(), strategies=strategies)
         if path is None:
             return None
+        on_timeout = run.node_at(path).decl.on_timeout
+        if background and on_timeout is not NOTHING:
+            run.log("reactor.interrupt.timed_out", step=path)
+            run.accept_payload(path, on_timeout)
+            try:
+                await run.claim()
+            except WriteConflict:
+                continue
+            _dispatch.send(plan.name, run.id, run.owner, run.log)
+            return run.snapshot()
         try:
             await run.claim()
         except WriteConflict:
@@ -294,15 +310,24 @@ async def resume(
     step: str | None = None,
     correlation_id: str | None = None,
     strict: bool,
+    background: bool = False,
 ) -> Execution:
-    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``)."""
+    """Resume a pending interrupt with ``payload`` (see ``Reactor.resume``).
+
+    With ``background``, the claim is made here and the rest of the run is enqueued
+    (:mod:`reactor._dispatch`): the execution comes back ``RUNNING``.
+    """
+    if background:
+        _dispatch.require(plan.name, execution_id)
     path: str | None = step
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         if execution_id is None:
             assert correlation_id is not None
             found = await storage.load_by_correlation(plan.name, correlation_id)
             if found is None:
-                return await _store_early(plan, storage, correlation_id, payload)
+                return await _store_early(
+                    plan, storage, correlation_id, payload, background=background
+                )
             # Retries after a lost race reload by id: the winner may have finished the
             # execution and released the correlation id meanwhile.
             execution_id = found.id
@@ -407,6 +432,9 @@ async def resume(
         except WriteConflict:
             continue
         run.log("reactor.interrupt.resumed", step=path)
+        if stored.status is Status.PAUSED and background:
+            _dispatch.send(plan.name, run.id, run.owner, run.log)
+            return run.snapshot()
         if stored.status is Status.PAUSED:
             return await run.drive()
         return run.snapshot()
@@ -414,7 +442,7 @@ async def resume(
 
 
 async def _store_early(
-    plan: Plan, storage: Storage, correlation_id: str, payload: Any
+    plan: Plan, storage: Storage, correlation_id: str, payload: Any, *, background: bool = False
 ) -> Execution:
     accepting = [
         n for n in plan.nodes.values() if isinstance(n.kind, InterruptKind) and n.decl.accept_early
@@ -450,7 +478,13 @@ async def _store_early(
     if holder is not None:
         # An execution reached the interrupt meanwhile: resume it normally.
         return await resume(
-            plan, storage, None, payload, correlation_id=correlation_id, strict=True
+            plan,
+            storage,
+            None,
+            payload,
+            correlation_id=correlation_id,
+            strict=True,
+            background=background,
         )
     log = emitter(config.middleware, reactor=plan.name)
     log("reactor.interrupt.early_payload_stored", correlation_id=correlation_id)
@@ -507,6 +541,10 @@ async def cancel(
             live.request_cancel(run.reason)
         run.log("reactor.execution.cancelled", reason=run.reason)
         run.pending.clear()
+        if run.parent is not None:
+            # An element of a fanned-out map: its parent must not wait for it any more
+            # (whoever was running it reports again when it stops; that changes nothing).
+            await element_finished(storage, run.parent)
         return run.snapshot()
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 

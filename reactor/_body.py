@@ -16,7 +16,17 @@ from cattrs.fns import identity
 from . import _codec
 from .errors import FailureInfo, RollbackFailure
 
-__all__ = ["Body", "RollbackState", "StoredPending", "Tree", "Trees", "dump_body", "load_body"]
+__all__ = [
+    "Body",
+    "FanOut",
+    "ParentLink",
+    "RollbackState",
+    "StoredPending",
+    "Tree",
+    "Trees",
+    "dump_body",
+    "load_body",
+]
 
 Tree = NewType("Tree", object)
 """A codec tree (JSON with type tags): stored and read back as it is, never walked."""
@@ -42,6 +52,38 @@ class StoredPending:
     deadline: float | None
     strategy: str
     attempts_left: int | None
+
+
+@attrs.define
+class FanOut:
+    """The batch a fanned-out map (``map_(..., fan_out=N)``) waits for.
+
+    Attributes:
+        start: Index of the batch's first element.
+        end: Index after its last element.
+        done: Indexes of its elements that have ended, in the order they reported.
+    """
+
+    start: int
+    end: int
+    done: list[int] = attrs.Factory(list)
+
+
+@attrs.define
+class ParentLink:
+    """Where an element execution of a fanned-out map reports when it ends.
+
+    Attributes:
+        reactor: The parent execution's reactor name.
+        id: The parent execution's id.
+        path: The map's path in the parent.
+        index: The element's index.
+    """
+
+    reactor: str
+    id: str
+    path: str
+    index: int
 
 
 @attrs.define
@@ -90,6 +132,8 @@ class Body:
         version: The reactor class's ``version`` when the execution started.
         returns: The step whose result is the execution's result (so that tools without
             the class, such as the CLI's ``show``, can tell it).
+        fan_out: The batch each fanned-out map of the execution waits for, by path.
+        parent: For an element of a fanned-out map: its parent.
     """
 
     owner: str
@@ -110,6 +154,8 @@ class Body:
     idempotency_key: str | None = None
     version: Tree = Tree(None)
     returns: str | None = None
+    fan_out: dict[str, FanOut] = attrs.Factory(dict)
+    parent: ParentLink | None = None
 
 
 _converter = cattrs.Converter()

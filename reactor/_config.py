@@ -32,6 +32,8 @@ class Config:
     early_payload_ttl: float = 24 * 3600.0
     middleware: tuple[Middleware, ...] = ()
     clock: Callable[[], float] = time.time
+    map_concurrency: int = 64
+    step_threads: int = 32
     durability: str = "eager"
 
 
@@ -64,6 +66,8 @@ def configure(
     early_payload_ttl: float | Nothing = NOTHING,
     middleware: Sequence[Middleware] | Nothing = NOTHING,
     clock: Callable[[], float] | Nothing = NOTHING,
+    map_concurrency: int | Nothing = NOTHING,
+    step_threads: int | Nothing = NOTHING,
     durability: str | Nothing = NOTHING,
 ) -> Config:
     """Set process-wide options; options left out keep their value.
@@ -71,7 +75,8 @@ def configure(
     Args:
         storage: Where executions live for reactors that set no ``storage`` of their
             own. Default: ``RedisStorage.from_url($REACTOR_REDIS_URL)`` when that variable
-            is set, else one shared :class:`MemoryStorage`. ``None`` restores the default.
+            is set (``cluster=True`` when ``$REACTOR_REDIS_CLUSTER`` is ``1``), else one
+            shared :class:`MemoryStorage`. ``None`` restores the default.
         lease_seconds: Length of a running execution's lease; a worker recovers an
             execution whose lease ran out (its process died).
         checkpoint_after: On durable storage, a step in flight for this long makes the
@@ -88,6 +93,11 @@ def configure(
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).
             Leases never use it: they are stamped and compared in the store's clock.
+        map_concurrency: How many elements of a ``map_`` run at once when the map sets
+            no ``max_concurrency`` of its own (default 64): bounds the memory and threads
+            a map of thousands of items takes.
+        step_threads: Size of the thread pool ``def`` steps run on when they leave the
+            event loop (default 32).
         durability: On durable storage, ``"eager"`` (default) records each step's
             completion before any step that depends on it starts (steps completing in
             the same scheduling pass share one write): after a crash only the steps in
@@ -98,7 +108,13 @@ def configure(
 
     Returns:
         The options now in force.
+
+    Raises:
+        ValueError: ``map_concurrency`` or ``step_threads`` is below 1.
     """
+    for name, count in (("map_concurrency", map_concurrency), ("step_threads", step_threads)):
+        if isinstance(count, int) and count < 1:
+            raise ValueError(f"{name} must be at least 1, not {count!r}")
     global _config
     given: dict[str, Any] = {
         "storage": storage,
@@ -108,6 +124,8 @@ def configure(
         "early_payload_ttl": early_payload_ttl,
         "middleware": tuple(middleware) if not isinstance(middleware, Nothing) else NOTHING,
         "clock": clock,
+        "map_concurrency": map_concurrency,
+        "step_threads": step_threads,
         "durability": durability,
     }
     if durability is not NOTHING and durability not in DURABILITIES:
@@ -127,5 +145,6 @@ def storage_for(reactor: type) -> Storage:
     with _default_lock:
         if _default is None:
             url = os.environ.get("REACTOR_REDIS_URL")
-            _default = RedisStorage.from_url(url) if url else MemoryStorage()
+            cluster = os.environ.get("REACTOR_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+            _default = RedisStorage.from_url(url, cluster=cluster) if url else MemoryStorage()
         return _default

@@ -206,6 +206,7 @@ class StepDecl:
     item: str = "item"
     max_concurrency: int | None = None
     fail_fast: bool = True
+    fan_out: int | None = None
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -412,6 +413,7 @@ def map_(
     max_concurrency: int | None = None,
     fail_fast: bool = True,
     wait_for: Iterable[str] | str = (),
+    fan_out: int | None = None,
 ) -> StepDecl:
     """Declare a step that runs the reactor ``element`` once per item of a list.
 
@@ -428,6 +430,12 @@ def map_(
         fail_fast: ``True``: the first failure stops new elements and rolls back;
             ``False``: the result is a :class:`MapResult` and the parent decides.
         wait_for: Steps that must complete first, without passing their results.
+        fan_out: Run the elements as jobs of the installed task queue
+            (``reactor.celery.install``), ``fan_out`` at a time: each batch is enqueued,
+            this execution pauses until the batch is done, then enqueues the next.
+            Each element is an execution of its own (id ``<parent id>:<path>[<index>]``).
+            Without a task queue, or on a storage other processes cannot share, the
+            map runs in-process as if ``fan_out`` were not given.
     """
     return StepDecl(
         "map",
@@ -438,6 +446,7 @@ def map_(
         inputs=dict(inputs or {}),  # type: ignore[arg-type]
         max_concurrency=max_concurrency,
         fail_fast=fail_fast,
+        fan_out=fan_out,
         **_step_options(wait_for, None),
     )
 

@@ -31,9 +31,11 @@ from typing import Any
 import attrs
 
 from . import _codec
-from ._body import Body, RollbackState, Trees, dump_body, load_body
+from ._body import Body, FanOut, ParentLink, RollbackState, Trees, dump_body, load_body
 from ._config import get_config
+from ._dispatch import installed
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
+from ._fanout import element_finished, element_id, start_element
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
 from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
@@ -50,6 +52,7 @@ from .errors import (
     ArgumentInvalid,
     CorrelationConflict,
     DefinitionChanged,
+    ExecutionFailed,
     ExecutionNotFound,
     FailureInfo,
     InputInvalid,
@@ -130,6 +133,10 @@ class Run:
         #: Correlation ids the store holds for this execution (as last written or read).
         self.held_cids: frozenset[str] = frozenset()
         self.element_failures: dict[str, FailureInfo] = {}
+        #: Fanned-out maps: the batch each waits for; and this execution's parent, if it
+        #: is an element of one (see :mod:`reactor._fanout`).
+        self.fan_out: dict[str, FanOut] = {}
+        self.parent: ParentLink | None = None
         self.status = Status.RUNNING
         self.reason: str | None = None
         self.error: FailureInfo | None = None
@@ -217,6 +224,8 @@ class Run:
                 idempotency_key=self.idempotency_key,
                 version=self.plan.version,
                 returns=self.plan.returns,
+                fan_out=self.fan_out,
+                parent=self.parent,
             )
         )
 
@@ -339,6 +348,8 @@ class Run:
             run.request_cancel(body.undo_request, undo=True)
         run.frame_trees = body.frames
         run.element_failures = body.element_failures
+        run.fan_out = body.fan_out
+        run.parent = body.parent
         if check:
             for prefix in run.frame_trees:
                 if plan_at(plan, prefix) is None:
@@ -447,6 +458,10 @@ class Run:
             if path in self.pending and path not in body.resolved:
                 # Out of attempts (a resumer is cancelling it through this owner).
                 self.retire(path)
+        if body.fan_out != self.fan_out:
+            # Elements of a fanned-out map reported meanwhile: look at the batch again.
+            self.fan_out = body.fan_out
+            arrived = True
         return arrived
 
     # --------------------------------------------------------------- recording
@@ -808,6 +823,8 @@ class Run:
                 step=path,
             )
         decl = node.decl
+        if decl.fan_out is not None and self.storage.durable and installed() is not None:
+            return await self.run_map_fanned(frame, node, path, items)
         results: dict[int, Any] = {}
         failures: list[MapFailure] = []
         todo: deque[int] = deque()
@@ -851,7 +868,11 @@ class Run:
             todo,
             launch,
             settle,
-            limit=decl.max_concurrency,
+            # Bounded by default: each element in flight holds a frame (and a thread for a
+            # def step), so an unbounded map of 100,000 items would hold them all at once.
+            limit=decl.max_concurrency
+            if decl.max_concurrency is not None
+            else get_config().map_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
             checkpoint=self.checkpoint if self.eager else None,
@@ -872,6 +893,138 @@ class Run:
         self.log("reactor.step.completed", step=path, elements=len(items))
         return True
 
+    async def run_map_fanned(
+        self, frame: Frame, node: Node, path: str, items: list[Any] | tuple[Any, ...]
+    ) -> bool | None:
+        """A map whose elements run as executions of their own on the task queue, in
+        batches of ``fan_out``: start the next batch when the last one is done; ``False``
+        (pause) while one runs."""
+        decl = node.decl
+        assert node.child is not None and decl.fan_out is not None
+        count = len(items)
+        batch = self.fan_out.get(path)
+        if batch is None:
+            batch = await self.start_batch(frame, node, path, items, 0)
+        while len(batch.done) == batch.end - batch.start:
+            if decl.fail_fast:
+                finals = await self.elements(node, path, range(batch.start, batch.end))
+                failed = [(i, r) for i, r in finals.items() if r.status is not Status.COMPLETED]
+                if failed:
+                    index, element = failed[0]
+                    await self.undo_elements(node, path, range(batch.end))
+                    info = element.error
+                    self.fail(
+                        frame,
+                        node,
+                        path,
+                        ExecutionFailed(
+                            f"element {index} ended {element.status.value}"
+                            + (f": {info.type}: {info.message}" if info else ""),
+                            failure=info or FailureInfo(None, element.status.value, "Ended"),
+                            reactor=node.child.name,
+                            execution_id=element.id,
+                            step=info.step if info else None,
+                        ),
+                        compensate=False,
+                    )
+                    return None
+            if batch.end == count:
+                break
+            batch = await self.start_batch(frame, node, path, items, batch.end)
+        else:
+            return False
+        finals = await self.elements(node, path, range(count))
+        value: Any
+        if decl.fail_fast:
+            value = [finals[i].result for i in range(count)]
+        else:
+            value = MapResult(
+                successes={i: e.result for i, e in finals.items() if e.completed},
+                failures=[
+                    MapFailure(i, e.error or FailureInfo(None, e.status.value, "Ended"))
+                    for i, e in finals.items()
+                    if not e.completed
+                ],
+            )
+        del self.fan_out[path]
+        # Undoable: undoing the map undoes its completed elements (call_hook).
+        self.record(path, value, undoable=True)
+        self.log("reactor.step.completed", step=path, elements=count)
+        return True
+
+    async def start_batch(
+        self,
+        frame: Frame,
+        node: Node,
+        path: str,
+        items: list[Any] | tuple[Any, ...],
+        start: int,
+    ) -> FanOut:
+        """Store and enqueue the elements of the batch starting at ``start``."""
+        assert node.child is not None and node.decl.fan_out is not None
+        batch = FanOut(start, min(start + node.decl.fan_out, len(items)))
+        # Recorded first: an element may end before the last one is enqueued.
+        self.fan_out[path] = batch
+        self.dirty = True
+        await self.store()
+        starts = []
+        for index in range(batch.start, batch.end):
+            element = f"{path}[{index}]"
+            given = {b.param: self.binder.argument(frame, b, element) for b in node.child_inputs}
+            given[node.decl.item] = items[index]
+            inputs = validate_inputs(node.child, given, execution_id=self.id, step=element)
+            tree = _codec.encode(inputs, reactor=self.plan.name, execution_id=self.id, step=element)
+            link = ParentLink(self.plan.name, self.id, path, index)
+            execution_id = element_id(self.id, path, index)
+            starts.append(start_element(self.storage, node.child, execution_id, tree, link))
+            if len(starts) == 64:
+                await asyncio.gather(*starts)
+                starts.clear()
+        await asyncio.gather(*starts)
+        self.log("reactor.map.batch_started", step=path, start=batch.start, end=batch.end)
+        return batch
+
+    async def elements(self, node: Node, path: str, indexes: range) -> dict[int, Execution]:
+        """The stored element executions at ``indexes`` of a fanned-out map."""
+        assert node.child is not None
+        child = node.child
+        found: dict[int, Execution] = {}
+        for chunk in range(indexes.start, indexes.stop, 100):
+            stop = min(chunk + 100, indexes.stop)
+            ids = [element_id(self.id, path, i) for i in range(chunk, stop)]
+            loaded = await asyncio.gather(*(self.storage.load(i) for i in ids))
+            for offset, stored in enumerate(loaded):
+                if stored is None:
+                    raise ExecutionNotFound(
+                        "an element of the fanned-out map disappeared",
+                        reactor=child.name,
+                        execution_id=ids[offset],
+                    )
+                found[chunk + offset] = Run.from_stored(child, self.storage, stored).snapshot()
+        return found
+
+    async def undo_elements(self, node: Node, path: str, indexes: range) -> list[str]:
+        """Undo the completed elements at ``indexes`` of a fanned-out map, highest index
+        first; what went wrong, as ``"path[i]: message"``."""
+        assert node.child is not None
+        problems: list[str] = []
+        for index in reversed(indexes):
+            stored = await self.storage.load(element_id(self.id, path, index))
+            if stored is None or stored.status is not Status.COMPLETED:
+                continue
+            element = Run.from_stored(node.child, self.storage, stored)
+            try:
+                await element.claim()
+            except WriteConflict:
+                continue  # undone by another process meanwhile
+            await element.roll_back_and_finish(Status.CANCELLED, reason="undo")
+            if element.error is not None:
+                problems += [
+                    f"{path}[{index}].{p.step}: {p.message}"
+                    for p in element.error.rollback_failures
+                ]
+        return problems
+
     # ---------------------------------------------------------------- rollback
 
     async def call_hook(
@@ -881,6 +1034,17 @@ class Run:
         prefix, _ = split(path)
         frame = self.frame_at(prefix)
         node = self.node_at(path)
+        if kind == "undo" and node.decl.fan_out is not None:
+            # Only a map that ran fanned out is on the undo stack itself.
+            value = self.results[path]
+            count = (
+                len(value.successes) + len(value.failures)
+                if isinstance(value, MapResult)
+                else len(value)
+            )
+            problems = await self.undo_elements(node, path, range(count))
+            self.log("reactor.step.undone", step=path)
+            return RollbackFailure(path, "undo", "; ".join(problems)) if problems else None
         call = node.undo if kind == "undo" else node.compensate
         if call is None:
             return None
@@ -979,6 +1143,8 @@ class Run:
                 await self.continue_rollback()
             else:
                 await self._passes()
+            if self.parent is not None and self.status.finished and not self.lost:
+                await element_finished(self.storage, self.parent)
         finally:
             _live_runs.pop(self.id, None)
         return await self.snapshot_or_stored()
@@ -1034,6 +1200,11 @@ class Run:
         """Store the paused state; return ``False`` if payloads arrived meanwhile."""
         self.status = Status.PAUSED
         for _ in cas_retry(reactor=self.plan.name, execution_id=self.id):
+            if any(len(b.done) == b.end - b.start for b in self.fan_out.values()):
+                # A fanned-out map's batch ended meanwhile (merged by a checkpoint): its
+                # last element saw this run running and left the next batch to it.
+                self.status = Status.RUNNING
+                return False
             try:
                 await self.write(register=True)
                 self.log("reactor.execution.paused", interrupts=sorted(self.pending))

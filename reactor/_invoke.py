@@ -7,17 +7,25 @@ import asyncio
 import concurrent.futures
 import contextvars
 import operator
+import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
 from . import _codec
+from ._config import get_config
 from ._frame import Frame
 from ._plan import Binding, Call
 from ._records import Context
 from .errors import ArgumentInvalid, ReactorError
 
-__all__ = ["INLINE_ALLOWED", "Binder", "call_now", "call_off_loop"]
+__all__ = [
+    "INLINE_ALLOWED",
+    "Binder",
+    "call_now",
+    "call_off_loop",
+    "step_threads",
+]
 
 INLINE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "reactor_inline_allowed", default=False
@@ -26,8 +34,31 @@ INLINE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 called inline (on a user's loop they would block everything else)."""
 
 # Sync steps leave the event loop on their own pool so a map of blocking elements is not
-# throttled by the loop's small default executor.
-_step_threads = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="reactor-step")
+# throttled by the loop's small default executor. Sized by configure(step_threads=...):
+# made on first use, and made again when that size changes.
+_step_threads: concurrent.futures.ThreadPoolExecutor | None = None
+_step_threads_size = 0
+_step_threads_lock = threading.Lock()
+
+
+def step_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """The pool ``def`` steps run on off the loop, of the configured size."""
+    global _step_threads, _step_threads_size
+    size = get_config().step_threads
+    pool = _step_threads
+    if pool is not None and _step_threads_size == size:
+        return pool
+    with _step_threads_lock:
+        if _step_threads is None or _step_threads_size != size:
+            old = _step_threads
+            _step_threads = concurrent.futures.ThreadPoolExecutor(
+                size, thread_name_prefix="reactor-step"
+            )
+            _step_threads_size = size
+            if old is not None:
+                # Steps already on it finish there; new ones go to the new pool.
+                old.shutdown(wait=False)
+        return _step_threads
 
 
 class _Undiggable(Exception):
@@ -143,7 +174,7 @@ async def call_off_loop(
         if timeout is None:
             return await fn(**kwargs)
         return await asyncio.wait_for(fn(**kwargs), timeout)
-    future = asyncio.get_running_loop().run_in_executor(_step_threads, partial(fn, **kwargs))
+    future = asyncio.get_running_loop().run_in_executor(step_threads(), partial(fn, **kwargs))
     if timeout is None:
         return await future
     return await asyncio.wait_for(future, timeout)

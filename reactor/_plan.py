@@ -201,6 +201,14 @@ class MapKind(ComposeKind):
         compiler.child(node, item=node.decl.item)
         compiler.over(node)
 
+    def option_errors(self, decl: StepDecl) -> list[str]:
+        fan_out = decl.fan_out
+        if fan_out is not None and (
+            not isinstance(fan_out, int) or isinstance(fan_out, bool) or fan_out < 1
+        ):
+            return [f"fan_out must be an int >= 1, got {fan_out!r}"]
+        return []
+
     def run(self, runner: Runner, frame: Any, node: Node) -> Coroutine[Any, Any, bool | None]:
         return runner.run_guarded(frame, node, runner.run_map)
 

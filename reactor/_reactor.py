@@ -12,7 +12,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
-from . import _actions, _codec
+from . import _actions, _background, _codec
 from ._config import storage_for
 from ._dsl import Input, StepDecl
 from ._graph import compile_plan
@@ -281,11 +281,66 @@ class Reactor(metaclass=ReactorMeta):
             max_concurrency=max_concurrency,
         )
 
+    @classmethod
+    def submit(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Store a new execution and enqueue it on the installed task queue; return at once.
+
+        The execution comes back ``RUNNING`` with no step run yet, and :meth:`find` sees
+        it from any process. A worker of the queue (``reactor.celery.install``) runs it
+        until it pauses or ends.
+
+        Args:
+            execution_id: Use this id instead of a new uuid4 hex (refused if taken).
+            idempotency_key: A second submit (or run) with the same key returns the first
+                execution instead of enqueueing another.
+            **inputs: The reactor's inputs.
+
+        Raises:
+            InputInvalid: an input is missing, unknown or fails its schema, or
+                ``execution_id`` or ``idempotency_key`` is not a string of valid Unicode.
+            ReactorError: no task queue is installed, or the storage is not shared
+                (``MemoryStorage``).
+        """
+        return run_sync(
+            cls.asubmit(execution_id=execution_id, idempotency_key=idempotency_key, **inputs)
+        )
+
+    @classmethod
+    async def asubmit(
+        cls,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        **inputs: Any,
+    ) -> Execution:
+        """Async twin of :meth:`submit`."""
+        _option(execution_id, "execution_id", cls.name)
+        _option(idempotency_key, "idempotency_key", cls.name)
+        return await _background.submit(
+            cls.__reactor_plan__,
+            storage_for(cls),
+            inputs,
+            execution_id=execution_id,
+            idempotency_key=idempotency_key,
+        )
+
     # --------------------------------------------------------------- resume
 
     @classmethod
     def resume(
-        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        strict: bool = True,
+        background: bool = False,
     ) -> Execution:
         """Resume a pending interrupt; the run continues in this process.
 
@@ -297,6 +352,9 @@ class Reactor(metaclass=ReactorMeta):
                 ``PayloadInvalid``. ``False`` (flexible, what :meth:`Execution.resume`
                 does): an invalid payload returns the still-paused execution with
                 ``validation_errors`` set, counting no attempt.
+            background: Validate and claim here (exactly once), then enqueue the rest of
+                the run on the installed task queue (``reactor.celery.install``) and
+                return at once with the execution ``RUNNING``.
 
         Raises:
             PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
@@ -312,12 +370,21 @@ class Reactor(metaclass=ReactorMeta):
             AmbiguousStep: ``step`` was left out while several interrupts are pending.
             AlreadyResumed: another resume of the interrupt was accepted first.
             InterruptTimeout: the interrupt's deadline passed (the execution failed).
+            ReactorError: ``background`` without an installed task queue.
         """
-        return run_sync(cls.aresume(execution_id, payload, step=step, strict=strict))
+        return run_sync(
+            cls.aresume(execution_id, payload, step=step, strict=strict, background=background)
+        )
 
     @classmethod
     async def aresume(
-        cls, execution_id: str, payload: Any, *, step: str | None = None, strict: bool = True
+        cls,
+        execution_id: str,
+        payload: Any,
+        *,
+        step: str | None = None,
+        strict: bool = True,
+        background: bool = False,
     ) -> Execution:
         """Async twin of :meth:`resume`."""
         return await _actions.resume(
@@ -327,20 +394,28 @@ class Reactor(metaclass=ReactorMeta):
             payload,
             step=step,
             strict=strict,
+            background=background,
         )
 
     @classmethod
-    def resume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+    def resume_by_correlation_id(
+        cls, correlation_id: str, payload: Any, *, background: bool = False
+    ) -> Execution:
         """Strict resume of the interrupt that registered ``correlation_id``.
 
         When no execution waits on it yet and an interrupt of this class declares
         ``accept_early=True``, the payload is stored for the execution to consume when
-        it gets there; the returned Execution then has an empty ``id``.
+        it gets there; the returned Execution then has an empty ``id``. ``background``
+        as for :meth:`resume`.
         """
-        return run_sync(cls.aresume_by_correlation_id(correlation_id, payload))
+        return run_sync(
+            cls.aresume_by_correlation_id(correlation_id, payload, background=background)
+        )
 
     @classmethod
-    async def aresume_by_correlation_id(cls, correlation_id: str, payload: Any) -> Execution:
+    async def aresume_by_correlation_id(
+        cls, correlation_id: str, payload: Any, *, background: bool = False
+    ) -> Execution:
         """Async twin of :meth:`resume_by_correlation_id`."""
         return await _actions.resume(
             cls.__reactor_plan__,
@@ -349,6 +424,7 @@ class Reactor(metaclass=ReactorMeta):
             payload,
             correlation_id=_lookup(correlation_id, "correlation id", cls.name),
             strict=True,
+            background=background,
         )
 
     # ------------------------------------------------------------ inspection

@@ -2,7 +2,7 @@
 
 Usage::
 
-    reactor [--redis URL] [--app MODULE]... [--json] COMMAND ...
+    reactor [--redis URL] [--cluster] [--app MODULE]... [--json] COMMAND ...
 
     reactor worker [--concurrency N] [--poll-interval S] [--grace S] [--burst]
     reactor list [--status S] [--reactor NAME] [--limit N]
@@ -13,7 +13,8 @@ Usage::
     reactor undo ID
     reactor graph module:Class
 
-Every command but ``graph`` needs Redis: ``--redis URL`` or ``$REACTOR_REDIS_URL``.
+Every command but ``graph`` needs Redis: ``--redis URL`` or ``$REACTOR_REDIS_URL``;
+``--cluster`` (or ``$REACTOR_REDIS_CLUSTER=1``) when it names a node of a Redis Cluster.
 
 Stored data never chooses code: the command imports the modules named with ``--app`` (and
 what they import), never a module named by a stored execution. ``list``, ``show`` and
@@ -112,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.redis = getattr(args, "sub_redis", None) or args.redis
     args.app = [*args.app, *getattr(args, "sub_app", [])]
     args.json = args.json or getattr(args, "sub_json", False)
+    args.cluster = args.cluster or getattr(args, "sub_cluster", False)
     try:
         status = _main(args)
         # Flushed here, so that a closed pipe is noticed below rather than at exit.
@@ -181,7 +183,7 @@ def _main(args: argparse.Namespace) -> int:
     if not url:
         raise _UsageError("no Redis to connect to: pass --redis URL or set REACTOR_REDIS_URL")
     try:
-        storage = RedisStorage.from_url(url)
+        storage = RedisStorage.from_url(url, cluster=args.cluster or _cluster_from_env())
     except ValueError as exc:
         raise _UsageError(f"--redis: {exc}") from None
     configure(storage=storage)
@@ -300,12 +302,23 @@ def _add_common(parser: argparse.ArgumentParser, *, after_command: bool) -> None
         "worker need the reactor's, and no other module is ever imported",
     )
     parser.add_argument(
+        "--cluster",
+        dest=prefix + "cluster",
+        action="store_true",
+        default=default(False),
+        help="the URL names a node of a Redis Cluster (default: $REACTOR_REDIS_CLUSTER)",
+    )
+    parser.add_argument(
         "--json",
         dest=prefix + "json",
         action="store_true",
         default=default(False),
         help="print one JSON document",
     )
+
+
+def _cluster_from_env() -> bool:
+    return os.environ.get("REACTOR_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
 
 
 def _positive_int(text: str) -> int:

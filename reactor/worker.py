@@ -13,6 +13,11 @@ Example::
     await worker.run(stop_event)    # until stop_event is set
     fired = await worker.run_once() # or: act on what is due now, then return
 
+When a task queue is installed (:func:`reactor.celery.install`), a recovered execution,
+and one an ``on_timeout`` payload resumes, is claimed here and continued by one of its
+workers instead of in this process (a timeout that fails an execution rolls it back
+here).
+
 Each action is one structlog line on the ``reactor.worker`` logger
 (``reactor.worker.timeout_fired``, ``reactor.worker.recovered``, ...).
 """
@@ -28,7 +33,9 @@ from collections.abc import Set as AbstractSet
 import structlog
 
 from ._actions import expire_overdue, recover
+from ._background import hand_off
 from ._config import get_config, storage_for
+from ._dispatch import installed
 from ._executor import suspend_all
 from ._reactor import Reactor, registered
 from ._records import Execution
@@ -286,9 +293,13 @@ class Worker:
                     storage_for(cls),
                     execution_id,
                     strategies=("active",),
+                    background=installed() is not None,
                 )
             else:
-                outcome = await recover(cls.__reactor_plan__, storage_for(cls), execution_id)
+                # With a task queue installed, the continuation is claimed here and run
+                # by one of its workers.
+                resume_run = hand_off if installed() is not None else recover
+                outcome = await resume_run(cls.__reactor_plan__, storage_for(cls), execution_id)
         except ReactorError as exc:
             self._back_off(execution_id)
             _log.error("reactor.worker.action_failed", **fields, error=str(exc))

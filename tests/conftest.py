@@ -10,8 +10,11 @@
 - ``calls``: a :class:`faults.Calls` on the suite's server, counting calls made in any
   process. See :mod:`faults` for the whole fault-injection kit.
 - ``storage``: a fresh :class:`MemoryStorage` or :class:`RedisStorage`, parametrized
-  with ids ``memory`` and ``redis``; a module may override ``storage_options`` (keyword
-  arguments for the constructor, e.g. a fake ``clock``).
+  with ids ``memory``, ``redis`` and ``cluster`` (``RedisStorage(cluster=True)`` on a
+  local three-master Redis Cluster, :mod:`cluster`); a module may override
+  ``storage_options`` (keyword arguments for the constructor, e.g. a fake ``clock``).
+- ``redis_cluster`` (session) / ``cluster_url``: that cluster, and its URL with every
+  master flushed before the test.
 
 ``async def`` tests are supported without pytest-asyncio: each runs on a fresh event
 loop, and the storages it received are closed on that loop afterwards (RedisStorage
@@ -39,6 +42,7 @@ from reactor import configure, get_config
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
+from cluster import LocalCluster
 from faults import Calls, Proxy, RedisServer
 
 # Parametrized fixtures whose "redis" parameter looks the server up at run time (so it
@@ -50,8 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(item, "callspec", None)
         chosen = params.params if params is not None else {}
-        if "redis_server" in getattr(item, "fixturenames", ()) or any(
-            chosen.get(name) == "redis" for name in _REDIS_PARAMETRIZED
+        if {"redis_server", "redis_cluster"} & set(getattr(item, "fixturenames", ())) or any(
+            chosen.get(name) in ("redis", "cluster") for name in _REDIS_PARAMETRIZED
         ):
             item.add_marker(pytest.mark.redis)
 
@@ -79,6 +83,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: LocalCluster) -> str:
+    redis_cluster.flush()
+    return redis_cluster.url
 
 
 @pytest.fixture
@@ -114,10 +131,13 @@ def storage_options() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def storage(request: pytest.FixtureRequest, storage_options: dict[str, Any]) -> Storage:
     if request.param == "memory":
         return MemoryStorage(**storage_options)
+    if request.param == "cluster":
+        url = request.getfixturevalue("cluster_url")
+        return RedisStorage.from_url(url, prefix="test", cluster=True, **storage_options)
     # Looked up only here, so memory-only runs need no redis-server.
     url = request.getfixturevalue("redis_url")
     return RedisStorage.from_url(url, prefix="test", **storage_options)

@@ -17,7 +17,8 @@ from reactor.storage import RedisStorage
 def count(context: Context) -> None:
     storage = get_config().storage
     assert isinstance(storage, RedisStorage) and isinstance(storage._url, str)
-    with redis.Redis.from_url(storage._url) as client:
+    client_class = redis.RedisCluster if storage.cluster else redis.Redis
+    with client_class.from_url(storage._url) as client:
         client.incr(f"ran:{context.execution_id}:{context.step}")
 
 

@@ -409,9 +409,10 @@ def test_an_id_no_execution_can_have_is_not_found(reactor_backend: Storage, bad:
 def test_a_run_option_that_cannot_be_stored_is_invalid_input(
     reactor_backend: Storage, option: str, bad: Any
 ) -> None:
-    with pytest.raises(InputInvalid) as info:
-        Echo.run(**{option: bad})
-    assert type(info.value) is InputInvalid and list(info.value.errors) == [option]
+    for start in (Echo.run, Echo.submit):
+        with pytest.raises(InputInvalid) as info:
+            start(**{option: bad})
+        assert type(info.value) is InputInvalid and list(info.value.errors) == [option]
     assert UNDONE == [] and run_sync(reactor_backend.list()) == []
 
 

@@ -1,4 +1,5 @@
-"""Exactly-once resume under real concurrency: threads and processes against real Redis."""
+"""Exactly-once resume under real concurrency: threads and processes against real Redis,
+standalone and a local Redis Cluster."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import redis
 
 from reactor import AlreadyResumed, configure
 from reactor.storage import RedisStorage
+
+from conftest import reactor_using
 
 TRIALS = 50
 THREADS = 4
@@ -33,21 +36,31 @@ def attempt(execution_id: str, barrier: Any) -> str:
     return "accepted" if ex.completed else f"accepted but {ex.status.value}"
 
 
-def resumer_process(url: str, barrier: Any, jobs: Any, results: Any) -> None:
-    configure(storage=RedisStorage.from_url(url))
+def resumer_process(url: str, cluster: bool, barrier: Any, jobs: Any, results: Any) -> None:
+    configure(storage=RedisStorage.from_url(url, cluster=cluster))
     while (execution_id := jobs.get()) is not None:
         results.put(attempt(execution_id, barrier))
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, bool]]:
+    """The URL of the suite's redis-server, then of its local Redis Cluster; reactors of
+    this process store there meanwhile."""
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
+    with reactor_using(RedisStorage.from_url(url, cluster=cluster)):
+        yield url, cluster
+
+
 @pytest.fixture
-def processes(redis_url: str, redis_reactor: object) -> Iterator[tuple[Any, list[Any], Any]]:
+def processes(backend: tuple[str, bool]) -> Iterator[tuple[Any, list[Any], Any]]:
     """Four resumer processes (spawned: no state inherited), fed one id per trial."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(THREADS + PROCESSES)
     jobs = [context.Queue() for _ in range(PROCESSES)]
     results = context.Queue()
     workers = [
-        context.Process(target=resumer_process, args=(redis_url, barrier, queue, results))
+        context.Process(target=resumer_process, args=(*backend, barrier, queue, results))
         for queue in jobs
     ]
     for worker in workers:
@@ -62,12 +75,14 @@ def processes(redis_url: str, redis_reactor: object) -> Iterator[tuple[Any, list
 
 @pytest.mark.slow
 def test_one_of_eight_concurrent_resumers_wins_and_downstream_runs_once(
-    redis_url: str, processes: tuple[Any, list[Any], Any]
+    backend: tuple[str, bool], processes: tuple[Any, list[Any], Any]
 ) -> None:
     from exactly_once_app import Once
 
     barrier, jobs, results = processes
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    url, cluster = backend
+    client_class = redis.RedisCluster if cluster else redis.Redis
+    client = client_class.from_url(url, decode_responses=True)
     for _ in range(TRIALS):
         ex = Once.run()
         assert ex.paused

@@ -394,14 +394,16 @@ class Webhook(Reactor):
     job = Input()
 
     @step
-    def submit(self, job: str) -> str:
-        CALLS.append("submit")
+    def send_job(self, job: str) -> str:
+        CALLS.append("send_job")
         return job
 
     @interrupt(
-        correlation_id=lambda submit: f"job-{submit}", accept_early=True, schema={"type": "object"}
+        correlation_id=lambda send_job: f"job-{send_job}",
+        accept_early=True,
+        schema={"type": "object"},
     )
-    def done(self, submit: str) -> None:
+    def done(self, send_job: str) -> None:
         return None
 
     @step
@@ -419,7 +421,7 @@ def test_early_payload_is_consumed_without_pausing() -> None:
         Webhook.resume_by_correlation_id("job-43", ["not", "an", "object"])
     ex = Webhook.run(job="42")
     assert ex.completed and ex.result == "early"
-    assert CALLS == ["submit", "finish"]
+    assert CALLS == ["send_job", "finish"]
     assert Webhook.run(job="42").paused  # consumed: a second run waits
 
 

@@ -24,15 +24,29 @@ from structlog.testing import capture_logs
 from reactor import Execution, Status, Storage
 from reactor._executor import suspend_all
 from reactor._sync import run_sync
-from reactor.storage import StoredExecution
+from reactor.storage import RedisStorage, StoredExecution
 from reactor.testing import FakeClock
 from reactor.worker import Worker
 
 from apps import runs, subprocess_env, undone
 from apps.recovery import Gauged, Naps, Slow
 from apps.timeouts import Defaulting, Expiring, Reminder
+from conftest import reactor_using
 
 T = TypeVar("T")
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def shared(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Storage]:
+    """Reactors on the suite's redis-server under the default prefix, then on its local
+    Redis Cluster (``$REACTOR_REDIS_CLUSTER`` tells subprocesses and step counters)."""
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
+    monkeypatch.setenv("REACTOR_REDIS_URL", url)
+    if cluster:
+        monkeypatch.setenv("REACTOR_REDIS_CLUSTER", "1")
+    with reactor_using(RedisStorage.from_url(url, cluster=cluster)) as storage:
+        yield storage
 
 
 @pytest.fixture

@@ -208,47 +208,39 @@ class Storage(abc.ABC):
     ) -> StoredExecution:
         """Store ``record`` if the stored version is ``expected_version``; all or nothing.
 
-                ``expected_version=0`` creates: it fails if the execution exists. On success the
-                stored version is ``expected_version + 1`` and the stored envelope is returned.
-                In the same atomic step: correlation ids newly listed are registered (a finished
-                status registers none), ids no longer listed or of a finished execution are
-                released, the status index and the deadline and lease schedules are updated, and a
-                finished execution gets the ``retention`` expiry (a live one has none).
+        ``expected_version=0`` creates: it fails if the execution exists. On success the
+        stored version is ``expected_version + 1`` and the stored envelope is returned.
+        In the same atomic step: correlation ids newly listed are registered (a finished
+        status registers none), ids no longer listed or of a finished execution are
+        released, the status index and the deadline and lease schedules are updated, and a
+        finished execution gets the ``retention`` expiry (a live one has none).
 
-                The ``lease_expires`` of ``record`` is ignored: a running execution written with
-                ``lease_seconds`` holds a lease until the store's clock reads its current time
-                plus ``lease_seconds`` (``0`` or less: expired at once, for any worker to take
-                over); without ``lease_seconds``, or not running, it holds none.
+        The ``lease_expires`` of ``record`` is ignored: a running execution written with
+        ``lease_seconds`` holds a lease until the store's clock reads its current time
+        plus ``lease_seconds`` (``0`` or less: expired at once, for any worker to take
+        over); without ``lease_seconds``, or not running, it holds none.
 
-                A write whose stored version is already ``expected_version + 1`` with the same
-                ``token`` was applied by an earlier send of this call: it succeeds again and
-                returns the envelope as then stored, changing nothing.
+        A write whose stored version is already ``expected_version + 1`` with the same
+        ``token`` was applied by an earlier send of this call: it succeeds again and
+        returns the envelope as then stored, changing nothing.
 
-                Args:
-                    record: The envelope to store (its ``version`` is ignored).
-                    expected_version: The version the writer last read (``0``: create).
-                    lease_seconds: Length of the lease, for a running execution.
-                    token: Names this write; by default a fresh one. Pass the token of an
-                        earlier call to send that same write again.
-        <<<<<<< HEAD
-                    takeover: Write only over an expired (or no) lease.
+        Args:
+            record: The envelope to store (its ``version`` is ignored).
+            expected_version: The version the writer last read (``0``: create).
+            lease_seconds: Length of the lease, for a running execution.
+            token: Names this write; by default a fresh one. Pass the token of an
+                earlier call to send that same write again.
+            takeover: Taking over a running execution whose owner went silent: refused
+                while its lease has not run out by the store's clock (renewals keep the
+                version, so the compare-and-set alone cannot tell a renewed lease).
 
-                Raises:
-                    WriteConflict: the stored version differs, or a ``takeover`` met a live
-                        lease; nothing was written.
-        =======
-                    takeover: Taking over a running execution whose owner went silent: refused
-                        while its lease has not run out by the store's clock (renewals keep the
-                        version, so the compare-and-set alone cannot tell a renewed lease).
-
-                Raises:
-                    WriteConflict: the stored version differs, or a takeover found the lease
-                        still held; nothing was written.
-        >>>>>>> storage
-                    CorrelationTaken: a newly listed correlation id is held by another live
-                        execution of the same reactor; nothing was written.
-                    EarlyPayloadWaiting: an early payload is stored for a newly listed correlation
-                        id; nothing was written.
+        Raises:
+            WriteConflict: the stored version differs, or a takeover found the lease
+                still held; nothing was written.
+            CorrelationTaken: a newly listed correlation id is held by another live
+                execution of the same reactor; nothing was written.
+            EarlyPayloadWaiting: an early payload is stored for a newly listed correlation
+                id; nothing was written.
         """
 
     @abc.abstractmethod

@@ -10,10 +10,16 @@ In the templates, ``{reactor}`` is the reactor's registry name percent-encoded
 (:func:`urllib.parse.quote`: only ``A-Za-z0-9_.-~`` kept as they are), so that a ``:``
 inside a name cannot let two different (reactor, id) pairs spell the same key.
 
-Each execution is a single hash whose key is hash-tagged by the execution id
-(``{exec:<id>}``). The other keys are shared indexes that a write updates in the same
-script as the execution, so they cannot live in the execution's Cluster slot: the
-storage needs a standalone Redis, not Redis Cluster.
+Standalone layout: each execution is a single hash whose key is hash-tagged by the
+execution id (``{exec:<id>}``); the other keys are shared indexes that a write updates in
+the same script as the execution.
+
+Cluster layout (``Keys(prefix, cluster=True)``, for Redis Cluster): every key of one
+reactor carries the hash tag ``{<prefix>:<reactor>}``, so all of them -- executions,
+indexes, schedules, idempotency keys, early payloads -- live in one slot and each script
+runs on one node. There is no index across reactors: listings, schedules and lookups by
+id alone walk the reactors named in :data:`REACTORS`, the one key outside any reactor's
+slot.
 """
 
 from __future__ import annotations
@@ -24,12 +30,21 @@ import urllib.parse
 import attrs
 
 __all__ = [
+    "CLUSTER_CORRELATIONS",
+    "CLUSTER_DEADLINES",
+    "CLUSTER_EARLY",
+    "CLUSTER_EXECUTION",
+    "CLUSTER_IDEMPOTENCY",
+    "CLUSTER_LEASES",
+    "CLUSTER_REACTOR_STATUS",
+    "CLUSTER_TAKEN",
     "CORRELATIONS",
     "DEADLINES",
     "EARLY",
     "EXECUTION",
     "IDEMPOTENCY",
     "LEASES",
+    "REACTORS",
     "REACTOR_STATUS",
     "STATUS",
     "TAKEN",
@@ -65,6 +80,21 @@ TAKEN = "{prefix}:taken:{reactor}:{token}:{correlation_id}"
 """String: the early payload the ``take_early`` call named ``token`` took, so the same call
 sent again gets it too; expires after :data:`~reactor.storage._base.TAKEN_TTL`."""
 
+# The cluster layout: the templates above, each under its reactor's hash tag.
+_TAG = "{{{prefix}:{reactor}}}"
+CLUSTER_EXECUTION = _TAG + ":exec:{execution_id}"
+CLUSTER_CORRELATIONS = _TAG + ":corr"
+CLUSTER_REACTOR_STATUS = _TAG + ":status:{status}"
+CLUSTER_DEADLINES = _TAG + ":deadlines"
+CLUSTER_LEASES = _TAG + ":leases"
+CLUSTER_IDEMPOTENCY = _TAG + ":idem:{key}"
+CLUSTER_EARLY = _TAG + ":early:{correlation_id}"
+CLUSTER_TAKEN = _TAG + ":taken:{token}:{correlation_id}"
+
+REACTORS = "{prefix}:reactors"
+"""Set (cluster layout): the names of the reactors that have stored executions, which
+listings and schedules walk."""
+
 # Stands for the variable part of a template when it is split into a head and a tail
 # for the Lua scripts; it cannot occur in a template or a prefix meant for Redis keys.
 _HOLE = "\0"
@@ -79,29 +109,50 @@ def _segment(reactor: str) -> str:
 class Keys:
     """The key names of one storage prefix.
 
+    In the cluster layout, every method naming a key of one reactor needs that
+    reactor (``ValueError`` without it).
+
     Attributes:
         prefix: First segment of every key.
+        cluster: Use the cluster layout (one hash tag per reactor).
     """
 
     prefix: str = "reactor"
+    cluster: bool = False
 
-    def execution(self, execution_id: str) -> str:
-        """Key of the hash holding execution ``execution_id``."""
-        head, tail = self.execution_affixes()
+    def _tagged(self, reactor: str | None) -> str:
+        if reactor is None:
+            raise ValueError("the cluster layout keeps every key under its reactor's tag")
+        return _segment(reactor)
+
+    def execution(self, execution_id: str, reactor: str | None = None) -> str:
+        """Key of the hash holding execution ``execution_id`` (of ``reactor``)."""
+        head, tail = self.execution_affixes(reactor)
         return head + execution_id + tail
 
-    @functools.cache  # noqa: B019 -- Keys is a small frozen value; a few live instances
-    def execution_affixes(self) -> tuple[str, str]:
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- Keys is a small frozen value
+    def execution_affixes(self, reactor: str | None = None) -> tuple[str, str]:
         """``(head, tail)`` such that ``head + execution_id + tail`` is the execution key."""
-        head, _, tail = EXECUTION.format(prefix=self.prefix, execution_id=_HOLE).partition(_HOLE)
+        if self.cluster:
+            template = CLUSTER_EXECUTION.format(
+                prefix=self.prefix, reactor=self._tagged(reactor), execution_id=_HOLE
+            )
+        else:
+            template = EXECUTION.format(prefix=self.prefix, execution_id=_HOLE)
+        head, _, tail = template.partition(_HOLE)
         return head, tail
 
     def correlations(self, reactor: str) -> str:
         """Key of the correlation index of ``reactor``."""
-        return CORRELATIONS.format(prefix=self.prefix, reactor=_segment(reactor))
+        template = CLUSTER_CORRELATIONS if self.cluster else CORRELATIONS
+        return template.format(prefix=self.prefix, reactor=_segment(reactor))
 
     def status(self, status: str, reactor: str | None = None) -> str:
         """Key of the index of executions with ``status``, of ``reactor`` if given."""
+        if self.cluster:
+            return CLUSTER_REACTOR_STATUS.format(
+                prefix=self.prefix, status=status, reactor=self._tagged(reactor)
+            )
         if reactor is None:
             return STATUS.format(prefix=self.prefix, status=status)
         return REACTOR_STATUS.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
@@ -114,21 +165,39 @@ class Keys:
 
     @property
     def deadlines(self) -> str:
-        """Key of the deadline schedule."""
+        """Key of the deadline schedule (standalone layout)."""
         return DEADLINES.format(prefix=self.prefix)
 
     @property
     def leases(self) -> str:
-        """Key of the lease schedule."""
+        """Key of the lease schedule (standalone layout)."""
         return LEASES.format(prefix=self.prefix)
+
+    def deadlines_of(self, reactor: str) -> str:
+        """Key of the deadline schedule holding ``reactor``'s executions."""
+        if self.cluster:
+            return CLUSTER_DEADLINES.format(prefix=self.prefix, reactor=_segment(reactor))
+        return self.deadlines
+
+    def leases_of(self, reactor: str) -> str:
+        """Key of the lease schedule holding ``reactor``'s executions."""
+        if self.cluster:
+            return CLUSTER_LEASES.format(prefix=self.prefix, reactor=_segment(reactor))
+        return self.leases
+
+    @property
+    def reactors(self) -> str:
+        """Key of the set of reactor names (cluster layout)."""
+        return REACTORS.format(prefix=self.prefix)
 
     def idempotency(self, reactor: str, key: str) -> str:
         """Key binding idempotency ``key`` of ``reactor`` to an execution id."""
-        return IDEMPOTENCY.format(prefix=self.prefix, reactor=_segment(reactor), key=key)
+        template = CLUSTER_IDEMPOTENCY if self.cluster else IDEMPOTENCY
+        return template.format(prefix=self.prefix, reactor=_segment(reactor), key=key)
 
     def taken(self, reactor: str, correlation_id: str, token: str) -> str:
         """Key of what the ``take_early`` call named ``token`` took for ``correlation_id``."""
-        return TAKEN.format(
+        return (CLUSTER_TAKEN if self.cluster else TAKEN).format(
             prefix=self.prefix,
             reactor=_segment(reactor),
             token=urllib.parse.quote(token, safe=""),
@@ -137,6 +206,6 @@ class Keys:
 
     def early(self, reactor: str, correlation_id: str) -> str:
         """Key of the early payload waiting for ``correlation_id`` of ``reactor``."""
-        return EARLY.format(
+        return (CLUSTER_EARLY if self.cluster else EARLY).format(
             prefix=self.prefix, reactor=_segment(reactor), correlation_id=correlation_id
         )

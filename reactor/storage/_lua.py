@@ -6,8 +6,10 @@ them into named locals first. Replies that are not plain data are tagged tables
 
 Keys the script only discovers while running (the execution an index entry points at,
 the index of the status an execution had) are built from key affixes passed in ARGV,
-which :class:`~reactor.storage._keys.Keys` derives from its templates. Such keys are
-not declared in KEYS, so the scripts need a standalone Redis (not Redis Cluster).
+which :class:`~reactor.storage._keys.Keys` derives from its templates. In the cluster
+layout those affixes carry the reactor's hash tag, so such a key is always in the slot
+of the keys the call declares, which Redis Cluster allows; every key known before the
+call (the reactor's status indexes included) is declared in KEYS.
 
 An execution hash has the fields ``reactor``, ``status``, ``version``, ``body``,
 ``correlation_ids`` (JSON array), ``created_at``, ``updated_at``, ``write_token`` (the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "EXPIRED_LEASES",
+    "EXPIRED_LEASES_SCORED",
     "LIST",
     "LOAD_BY_CORRELATION",
     "PUT_EARLY",
@@ -375,6 +378,22 @@ local limit = ARGV[1]
 local time = redis.call('TIME')
 local now = string.format('%.17g', tonumber(time[1]) + tonumber(time[2]) / 1000000)
 return redis.call('ZRANGEBYSCORE', leases_key, '-inf', now, 'LIMIT', 0, limit)
+"""
+
+EXPIRED_LEASES_SCORED = """
+-- EXPIRED_LEASES with the expiry of each, for merging the schedules of several reactors
+-- (the cluster layout keeps one schedule per reactor).
+--
+-- KEYS[1]  lease schedule (zset scored by lease_expires)
+-- ARGV[1]  most ids to return
+--
+-- Reply: id, expiry, id, expiry... soonest expiry first.
+local leases_key = KEYS[1]
+local limit = ARGV[1]
+
+local time = redis.call('TIME')
+local now = string.format('%.17g', tonumber(time[1]) + tonumber(time[2]) / 1000000)
+return redis.call('ZRANGEBYSCORE', leases_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
 """
 
 LIST = """

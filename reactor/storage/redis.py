@@ -41,8 +41,9 @@ ClientFactory: TypeAlias = Callable[[], redis.asyncio.Redis]
 _json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """Compact JSON text; UTF-8 kept raw: Lua compares the ids it decodes with ids sent as text."""
 
-_MAX_CONNECTIONS = 10_000
-"""Connections one event loop's client may open (redis-server's default maxclients)."""
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections one event loop's client opens at most by default; further calls wait for
+one to be free (a burst of 1,000 concurrent runs shares them)."""
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds one attempt of a call, and a connect, may take by default: a stalled link
@@ -78,6 +79,11 @@ _PUT_EARLY = _Script(_lua.PUT_EARLY)
 _TAKE_EARLY = _Script(_lua.TAKE_EARLY)
 _LIST = _Script(_lua.LIST)
 _EXPIRED_LEASES = _Script(_lua.EXPIRED_LEASES)
+_EXPIRED_LEASES_SCORED = _Script(_lua.EXPIRED_LEASES_SCORED)
+
+_KNOWN_IDS = 65_536
+"""Execution ids whose reactor a cluster-layout storage remembers (then it starts over):
+a lookup by id alone that misses walks the reactors."""
 
 
 class _Client:
@@ -94,9 +100,13 @@ class _Client:
     effect when the first send was applied but its reply lost.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, timeout: float) -> None:
+    def __init__(self, client: redis.asyncio.Redis, timeout: float, max_connections: int) -> None:
         self.redis = client
         self.timeout = timeout
+        # Bounds the connections in use: a call beyond the bound waits for a free one.
+        # (redis-py's blocking pool would too, but its condition variable costs ~25 µs on
+        # every command; an uncontended semaphore costs about a microsecond.)
+        self.slots = asyncio.Semaphore(max_connections)
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
@@ -113,25 +123,79 @@ class _Client:
         of its own, an extra event loop turn (~40 µs here) on every call.
         """
         pool = self.redis.connection_pool
-        connection: redis.asyncio.Connection | None = None
-        try:
+        async with self.slots:
+            connection: redis.asyncio.Connection | None = None
             try:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        # Typed loosely in redis-py: a deprecation wrapper for old arguments.
+                        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                        return await _reply(connection, script, command)
+                except _TRANSIENT:
+                    if connection is not None:
+                        # A new socket (the next send connects again): the old one might
+                        # still deliver the first reply, which must not pass for the second's.
+                        await connection.disconnect()
                 async with asyncio.timeout(self.timeout):
-                    # Typed loosely in redis-py: a deprecation wrapper for old arguments.
-                    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                    if connection is None:
+                        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
                     return await _reply(connection, script, command)
-            except _TRANSIENT:
+            finally:
                 if connection is not None:
-                    # A new socket (the next send connects again): the old one might
-                    # still deliver the first reply, which must not pass for the second's.
-                    await connection.disconnect()
-            async with asyncio.timeout(self.timeout):
-                if connection is None:
-                    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                return await _reply(connection, script, command)
-        finally:
-            if connection is not None:
-                await pool.release(connection)
+                    await pool.release(connection)
+
+
+class _ClusterClient:
+    """The redis-py Redis Cluster client of one event loop: each command goes to the
+    node serving its keys' slot (redis-py routes it and follows redirections)."""
+
+    def __init__(self, client: redis.asyncio.RedisCluster, max_connections: int) -> None:
+        self.redis = client
+        self.slots = asyncio.Semaphore(max_connections)
+        # Scripts are loaded on every primary before their first use, one load at a time,
+        # so that a burst of first calls does not answer NOSCRIPT and load it many times.
+        self._loaded: set[str] = set()
+        self._loading = asyncio.Lock()
+        self._ready = False
+
+    async def _start(self) -> None:
+        # redis-py's cluster client breaks connections when its first commands run
+        # concurrently, before it knows the cluster: learn it (and reach every node)
+        # once, alone.
+        async with self._loading:
+            if not self._ready:
+                await self.redis.initialize()
+                await self.redis.ping(target_nodes=redis.asyncio.RedisCluster.ALL_NODES)
+                self._ready = True
+
+    async def _load(self, script: _Script, *, again: bool = False) -> None:
+        async with self._loading:
+            if again:
+                self._loaded.discard(script.sha)
+            if script.sha not in self._loaded:
+                await self.redis.script_load(script.text)
+                self._loaded.add(script.sha)
+
+    async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run ``script`` on the node of its keys, loading it on every primary first
+        (again if a node lost it: restarted, or a replica promoted)."""
+        if not self._ready:
+            await self._start()
+        if script.sha not in self._loaded:
+            await self._load(script)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self.send(None, *command)
+        except redis.exceptions.NoScriptError:
+            await self._load(script, again=True)
+            return await self.send(None, *command)
+
+    async def send(self, script: _Script | None, *command: Arg) -> Any:
+        """Send ``command`` to the node of its keys (``script`` is for :meth:`run`)."""
+        if not self._ready:
+            await self._start()
+        async with self.slots:
+            return await self.redis.execute_command(*command)
 
 
 async def _reply(
@@ -188,13 +252,20 @@ class RedisStorage(Storage):
             factory client's), else 5.
         connect_timeout: Seconds opening a connection may take. Default: the URL's
             ``socket_connect_timeout`` (or the factory client's), else 5.
+        max_connections: Most connections each event loop's client uses at once; more
+            concurrent calls wait for a free one. Default 64.
+        cluster: Talk to a Redis Cluster (the URL names any of its nodes) and use the
+            cluster key layout: every key of one reactor under the hash tag
+            ``{<prefix>:<reactor>}``, one slot per reactor, and listings, schedules and
+            lookups by id alone walk the reactors (see :mod:`reactor.storage._keys`).
+            The same code serves a standalone Redis with ``cluster=False``.
 
     Attributes:
         keys: The names of the keys this storage uses.
 
     Raises:
-        ValueError: The URL is not a valid Redis URL, or ``retention`` or a timeout is
-            not positive.
+        ValueError: The URL is not a valid Redis URL, or ``retention``, a timeout or
+            ``max_connections`` is not positive, or a cluster ``prefix`` has braces.
     """
 
     durable = True
@@ -208,6 +279,8 @@ class RedisStorage(Storage):
         clock: Callable[[], float] = time.time,
         socket_timeout: float | None = None,
         connect_timeout: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        cluster: bool = False,
     ) -> None:
         if retention <= 0:
             raise ValueError(f"retention must be positive, not {retention!r}")
@@ -223,13 +296,23 @@ class RedisStorage(Storage):
             # A zero or negative timeout would mean none to redis-py: a hang on a stall.
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, not {value!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
         self._timeouts = timeouts
+        self.max_connections = max_connections
         self._url = url_or_factory
-        self.keys = Keys(prefix)
+        if cluster and ("{" in prefix or "}" in prefix):
+            raise ValueError(f"a cluster prefix cannot hold a hash tag's braces: {prefix!r}")
+        self.keys = Keys(prefix, cluster)
+        self.cluster = cluster
+        # Cluster layout: reactors this instance registered in the reactors set, and the
+        # reactor of ids it has seen (a key of an execution needs its reactor).
+        self._registered: set[str] = set()
+        self._reactor_of: dict[str, str] = {}
         self.retention = retention
         self._clock = clock
         self._lock = threading.Lock()
-        self._clients: dict[asyncio.AbstractEventLoop, _Client] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, _Client | _ClusterClient] = {}
         self._deadlines = self.keys.deadlines
         self._leases = self.keys.leases
         self._written: dict[tuple[str, float], tuple[str, str]] = {}
@@ -244,6 +327,8 @@ class RedisStorage(Storage):
         clock: Callable[[], float] = time.time,
         socket_timeout: float | None = None,
         connect_timeout: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        cluster: bool = False,
     ) -> RedisStorage:
         """Return a storage connecting to ``url``; see :class:`RedisStorage` for the arguments."""
         return cls(
@@ -253,13 +338,16 @@ class RedisStorage(Storage):
             clock=clock,
             socket_timeout=socket_timeout,
             connect_timeout=connect_timeout,
+            max_connections=max_connections,
+            cluster=cluster,
         )
 
     def __repr__(self) -> str:
         url = _redact(self._url) if isinstance(self._url, str) else repr(self._url)
-        return f"{type(self).__name__}(url={url!r}, prefix={self.keys.prefix!r})"
+        cluster = ", cluster=True" if self.cluster else ""
+        return f"{type(self).__name__}(url={url!r}, prefix={self.keys.prefix!r}{cluster})"
 
-    def _client(self) -> _Client:
+    def _client(self) -> _Client | _ClusterClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)  # a dict read is atomic: only creating needs the lock
         if client is not None:
@@ -270,7 +358,11 @@ class RedisStorage(Storage):
                 # A loop closed without aclose() can never run its client again: drop it.
                 for closed in [known for known in self._clients if known.is_closed()]:
                     del self._clients[closed]
-                client = self._clients[loop] = self._connect()
+                if self.cluster:
+                    client = _ClusterClient(self._connect_cluster(), self.max_connections)
+                else:
+                    client = self._connect()
+                self._clients[loop] = client
                 bound_to_running_loop(self.aclose)
             return client
 
@@ -280,12 +372,16 @@ class RedisStorage(Storage):
         found = self._written.get((reactor, self.retention))
         if found is None:
             constants = [
-                *self.keys.execution_affixes(),
-                *self.keys.status_affixes(),
+                *self.keys.execution_affixes(reactor),
+                *(self.keys.status_affixes() if not self.cluster else ("", "")),
                 *self.keys.status_affixes(reactor),
                 str(_milliseconds(self.retention)),
                 Status.RUNNING.value,
             ]
+            if self.cluster:
+                # No index across reactors: the "all reactors" status affixes are the
+                # reactor's own (the script's second update of the same index is a no-op).
+                constants[2:4] = constants[4:6]
             found = self._written[reactor, self.retention] = (
                 self.keys.correlations(reactor),
                 _json(constants),
@@ -294,11 +390,9 @@ class RedisStorage(Storage):
 
     def _connect(self) -> _Client:
         if isinstance(self._url, str):
-            # redis-py's default cap (100) fails a burst of concurrent calls; the server's
-            # own default limit (maxclients 10000) is the real one. A blocking pool would
-            # queue instead, but its condition variable costs ~25 µs on every command.
+            # The pool never refuses: _Client.slots keeps calls within its size.
             pool = redis.asyncio.ConnectionPool.from_url(
-                self._url, decode_responses=True, max_connections=_MAX_CONNECTIONS
+                self._url, decode_responses=True, max_connections=self.max_connections
             )
             client = redis.asyncio.Redis.from_pool(pool)
         else:
@@ -319,7 +413,76 @@ class RedisStorage(Storage):
             timeouts[name] = DEFAULT_TIMEOUT if chosen is None else chosen
         options["socket_connect_timeout"] = timeouts["socket_connect_timeout"]
         options["socket_timeout"] = None
-        return _Client(client, timeouts["socket_timeout"])
+        return _Client(client, timeouts["socket_timeout"], self.max_connections)
+
+    def _connect_cluster(self) -> redis.asyncio.RedisCluster:
+        if not isinstance(self._url, str):
+            raise ValueError("cluster=True needs a URL, not a client factory")
+        timeouts = {
+            name: chosen if chosen is not None else DEFAULT_TIMEOUT
+            for name, chosen in self._timeouts.items()
+        }
+        return redis.asyncio.RedisCluster.from_url(
+            self._url,
+            decode_responses=True,
+            max_connections=self.max_connections,
+            **timeouts,
+        )
+
+    def _note(self, execution_id: str, reactor: str) -> None:
+        """Remember the reactor of an execution (cluster layout)."""
+        if len(self._reactor_of) >= _KNOWN_IDS:
+            self._reactor_of.clear()
+        self._reactor_of[execution_id] = reactor
+
+    async def _register(self, reactor: str) -> None:
+        """Add ``reactor`` to the reactors set, once per storage instance (cluster
+        layout): before its first execution is written, so a walk never misses one."""
+        if reactor in self._registered:
+            return
+        client = self._client()
+        with _translate_errors("register", reactor=reactor):
+            await client.send(None, "SADD", self.keys.reactors, reactor)
+        self._registered.add(reactor)
+
+    async def _reactors(self) -> list[str]:
+        """Names of the reactors with stored executions, sorted (cluster layout)."""
+        client = self._client()
+        with _translate_errors("reactors"):
+            names = await client.send(None, "SMEMBERS", self.keys.reactors)
+        return sorted(_text("reactors", name) for name in names)
+
+    async def _reactor_for(self, execution_id: str) -> str | None:
+        """The reactor of ``execution_id`` (cluster layout), walking the reactors if
+        this instance has not seen it."""
+        reactor = self._reactor_of.get(execution_id)
+        if reactor is not None:
+            return reactor
+        found = await self.load(execution_id)
+        return None if found is None else found.reactor
+
+    async def _load_tagged(self, execution_id: str, reactor: str) -> StoredExecution | None:
+        client = self._client()
+        with _translate_errors("load", reactor=reactor, execution_id=execution_id):
+            fields = await client.send(None, "HGETALL", self.keys.execution(execution_id, reactor))
+        if not fields:
+            return None
+        found = _envelope(execution_id, fields if isinstance(fields, dict) else _pairs(fields))
+        self._note(execution_id, found.reactor)
+        return found
+
+    async def _load_walking(self, execution_id: str) -> StoredExecution | None:
+        """Load by id alone in the cluster layout: the reactor remembered for the id,
+        else every reactor's key for it at once."""
+        known = self._reactor_of.get(execution_id)
+        if known is not None:
+            found = await self._load_tagged(execution_id, known)
+            if found is not None:
+                return found
+        candidates = await asyncio.gather(
+            *(self._load_tagged(execution_id, reactor) for reactor in await self._reactors())
+        )
+        return next((found for found in candidates if found is not None), None)
 
     async def aclose(self) -> None:
         """Close the client of the running event loop (a later call opens a new one)."""
@@ -330,6 +493,8 @@ class RedisStorage(Storage):
                 await client.redis.aclose()
 
     async def load(self, execution_id: str) -> StoredExecution | None:
+        if self.cluster:
+            return await self._load_walking(execution_id)
         client = self._client()
         with _translate_errors("load", execution_id=execution_id):
             fields = await client.send(None, "HGETALL", self.keys.execution(execution_id))
@@ -346,12 +511,14 @@ class RedisStorage(Storage):
             reply = await client.run(
                 _LOAD_BY_CORRELATION,
                 [self.keys.correlations(reactor)],
-                [correlation_id, *self.keys.execution_affixes()],
+                [correlation_id, *self.keys.execution_affixes(reactor)],
             )
         match reply:
             case None:
                 return None
             case [str(execution_id), list(fields)]:
+                if self.cluster:
+                    self._note(execution_id, reactor)
                 return _envelope(execution_id, _pairs(fields))
         raise _unexpected("load_by_correlation", reply, reactor=reactor)
 
@@ -367,9 +534,22 @@ class RedisStorage(Storage):
         now = self._clock()
         finished = record.status.finished
         correlations, constants = self._written_by(record.reactor)
-        keys = [self.keys.execution(record.id), correlations, self._deadlines, self._leases]
+        if self.cluster:
+            await self._register(record.reactor)
+            self._note(record.id, record.reactor)
+            keys = [
+                self.keys.execution(record.id, record.reactor),
+                correlations,
+                self.keys.deadlines_of(record.reactor),
+                self.keys.leases_of(record.reactor),
+            ]
+        else:
+            keys = [self.keys.execution(record.id), correlations, self._deadlines, self._leases]
         if not finished:
             keys += [self.keys.early(record.reactor, cid) for cid in record.correlation_ids]
+        if self.cluster:
+            # Declared too (the script finds the old status's index by name).
+            keys += [self.keys.status(status.value, record.reactor) for status in Status]
         deadline_score = "" if finished or record.deadline is None else _score(record.deadline)
         lease = (
             _score(lease_seconds)
@@ -411,11 +591,17 @@ class RedisStorage(Storage):
         raise _unexpected("write", reply, reactor=record.reactor, execution_id=record.id)
 
     async def touch(self, execution_id: str, *, version: int, lease_seconds: float) -> bool:
+        keys = [self.keys.execution(execution_id), self.keys.leases] if not self.cluster else []
+        if self.cluster:
+            reactor = await self._reactor_for(execution_id)
+            if reactor is None:
+                return False
+            keys = [self.keys.execution(execution_id, reactor), self.keys.leases_of(reactor)]
         client = self._client()
         with _translate_errors("touch", execution_id=execution_id):
             reply = await client.run(
                 _TOUCH,
-                [self.keys.execution(execution_id), self.keys.leases],
+                keys,
                 [execution_id, version, _score(lease_seconds), Status.RUNNING.value],
             )
         if reply not in (0, 1):
@@ -453,7 +639,7 @@ class RedisStorage(Storage):
                     payload,
                     # PX must be positive; a payload that expires at once is simply gone.
                     max(1, _milliseconds(ttl)),
-                    *self.keys.execution_affixes(),
+                    *self.keys.execution_affixes(reactor),
                     token or new_token(),
                 ],
             )
@@ -481,6 +667,8 @@ class RedisStorage(Storage):
         return reply
 
     async def due(self, now: float, *, limit: int = 100) -> list[str]:
+        if self.cluster:
+            return await self._walk_schedule("due", now, limit)
         client = self._client()
         with _translate_errors("due"):
             ids = await client.send(
@@ -489,10 +677,48 @@ class RedisStorage(Storage):
         return _ids_of("due", ids)
 
     async def expired_leases(self, *, limit: int = 100) -> list[str]:
+        if self.cluster:
+            return await self._walk_schedule("expired_leases", None, limit)
         client = self._client()
         with _translate_errors("expired_leases"):
             ids = await client.run(_EXPIRED_LEASES, [self.keys.leases], [limit])
         return _ids_of("expired_leases", ids)
+
+    async def _walk_schedule(self, operation: str, now: float | None, limit: int) -> list[str]:
+        """The first ``limit`` ids of every reactor's deadline schedule (up to ``now``)
+        or lease schedule (expired by each node's clock), merged soonest first."""
+        client = self._client()
+
+        async def one(reactor: str) -> list[tuple[float, str]]:
+            with _translate_errors(operation, reactor=reactor):
+                if now is None:
+                    flat = await client.run(
+                        _EXPIRED_LEASES_SCORED, [self.keys.leases_of(reactor)], [limit]
+                    )
+                else:
+                    flat = await client.send(
+                        None,
+                        "ZRANGEBYSCORE",
+                        self.keys.deadlines_of(reactor),
+                        "-inf",
+                        repr(now),
+                        "WITHSCORES",
+                        "LIMIT",
+                        0,
+                        limit,
+                    )
+            if not isinstance(flat, list):
+                raise _unexpected(operation, flat, reactor=reactor)
+            if flat and isinstance(flat[0], list | tuple):
+                # redis-py's reply callback already paired members and scores.
+                flat = [value for pair in flat for value in pair]
+            ids = _ids_of(operation, flat[::2])
+            for execution_id in ids:
+                self._note(execution_id, reactor)
+            return [(float(score), i) for i, score in zip(ids, flat[1::2], strict=True)]
+
+        found = await asyncio.gather(*(one(reactor) for reactor in await self._reactors()))
+        return [i for _, i in sorted(entry for entries in found for entry in entries)][:limit]
 
     async def list_page(
         self,
@@ -505,6 +731,32 @@ class RedisStorage(Storage):
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit!r}")
         after = ("", "") if cursor is None else _parse_cursor(cursor)
+        if self.cluster and reactor is None:
+            return await self._list_walking(status, limit, after)
+        return await self._list_index(status, reactor, limit, after)
+
+    async def _list_walking(
+        self, status: Status | None, limit: int, after: tuple[str, str]
+    ) -> tuple[list[StoredExecution], str | None]:
+        """A page across reactors (cluster layout): the page of each reactor after the
+        same cursor, merged in the indexes' order (newest first, then id bytes)."""
+        pages = await asyncio.gather(
+            *(self._list_index(status, reactor, limit, after) for reactor in await self._reactors())
+        )
+        merged = sorted(
+            (found for page, _ in pages for found in page),
+            key=lambda e: (e.created_at, e.id.encode()),
+            reverse=True,
+        )
+        more = len(merged) > limit or any(next_cursor for _, next_cursor in pages)
+        page = merged[:limit]
+        if not more or not page:
+            return page, None
+        return page, f"{page[-1].created_at!r}/{page[-1].id}"
+
+    async def _list_index(
+        self, status: Status | None, reactor: str | None, limit: int, after: tuple[str, str]
+    ) -> tuple[list[StoredExecution], str | None]:
         statuses = [status.value] if status is not None else [s.value for s in Status]
         keys = [self.keys.status(value, reactor) for value in statuses]
         # Each script call reads a bounded window; a page that needs more calls them again
@@ -520,7 +772,7 @@ class RedisStorage(Storage):
                     [
                         min(limit - len(found), LIST_WINDOW),
                         window,
-                        *self.keys.execution_affixes(),
+                        *self.keys.execution_affixes(reactor),
                         int(reactor is not None),
                         reactor or "",
                         *after,

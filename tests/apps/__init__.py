@@ -33,13 +33,16 @@ def subprocess_env(url: str) -> dict[str, str]:
 
 
 @functools.cache
-def _client(url: str) -> redis.Redis:
+def _client(url: str, cluster: bool) -> redis.Redis | redis.RedisCluster:
+    if cluster:
+        return redis.RedisCluster.from_url(url, decode_responses=True)
     return redis.Redis.from_url(url, decode_responses=True)
 
 
-def counters() -> redis.Redis:
-    """A client of the Redis in ``$REACTOR_REDIS_URL`` (read when called: tests set it)."""
-    return _client(os.environ["REACTOR_REDIS_URL"])
+def counters() -> redis.Redis | redis.RedisCluster:
+    """A client of the Redis in ``$REACTOR_REDIS_URL`` (read when called: tests set it),
+    a cluster client when ``$REACTOR_REDIS_CLUSTER`` is set."""
+    return _client(os.environ["REACTOR_REDIS_URL"], bool(os.environ.get("REACTOR_REDIS_CLUSTER")))
 
 
 def record(execution_id: str, step: str) -> int:

@@ -61,6 +61,12 @@ def raw(request: pytest.FixtureRequest, storage: Storage) -> Iterator[redis.Redi
     if not isinstance(storage, RedisStorage):
         yield None
         return
+    if storage.cluster:
+        with redis.RedisCluster.from_url(
+            request.getfixturevalue("cluster_url"), decode_responses=True
+        ) as cluster:
+            yield cluster
+        return
     url = request.getfixturevalue("redis_url")
     with redis.Redis.from_url(url, decode_responses=True) as client:
         yield client
@@ -738,9 +744,9 @@ async def test_a_finished_execution_expires_after_retention(
         assert await ids(storage) == ["live"]
     else:
         assert isinstance(storage, RedisStorage)
-        ttl = raw.pttl(storage.keys.execution("done"))
+        ttl = raw.pttl(storage.keys.execution("done", R))
         assert DEFAULT_RETENTION * 1000 - 60_000 < ttl <= DEFAULT_RETENTION * 1000
-        assert raw.pttl(storage.keys.execution("live")) == -1  # no expiry
+        assert raw.pttl(storage.keys.execution("live", R)) == -1  # no expiry
 
 
 async def test_an_execution_live_again_does_not_expire(
@@ -756,7 +762,7 @@ async def test_an_execution_live_again_does_not_expire(
         assert await storage.load("e1") is not None
     else:
         assert isinstance(storage, RedisStorage)
-        assert raw.pttl(storage.keys.execution("e1")) == -1
+        assert raw.pttl(storage.keys.execution("e1", R)) == -1
 
 
 async def test_memory_storage_forgets_expired_executions_without_reading_them() -> None:
