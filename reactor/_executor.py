@@ -163,6 +163,7 @@ class Run:
         self.log = emitter(config.middleware, reactor=plan.name, execution_id=execution_id)
         self._write_lock = asyncio.Lock()
         self._checkpoint_lock = asyncio.Lock()
+        self._flush: asyncio.Future[None] | None = None
         self.state_lock = threading.Lock()
 
     # ------------------------------------------------------------------ stops
@@ -875,7 +876,7 @@ class Run:
             else get_config().map_concurrency,
             stopping=partial(self.stopping, frame.scope),
             counter=self,
-            checkpoint=self.checkpoint if self.eager else None,
+            checkpoint=self.checkpoint_soon if self.eager else None,
         )
         if self.stopping(frame.scope) or todo:
             return None if self.stopping(frame.scope) else False
@@ -1154,6 +1155,7 @@ class Run:
             heartbeat = Heartbeat(self.keep_lease) if self.storage.durable else None
             try:
                 complete, _ = await self.run_frame(self.root)
+                await self.flushed()
             finally:
                 if heartbeat is not None:
                     heartbeat.stop()
@@ -1279,6 +1281,22 @@ class Run:
         async with self._checkpoint_lock:
             if self.dirty:
                 await self.store()
+
+    async def checkpoint_soon(self) -> None:
+        """Have what changed recorded by a write in the background, one at a time.
+
+        For the elements of a map: they do not depend on each other, so the next one need
+        not wait for the write; completions arriving during a write share the next one,
+        which keeps the writes of a large map linear in its size, not quadratic.
+        """
+        if self.dirty and (self._flush is None or self._flush.done()):
+            self._flush = asyncio.ensure_future(self.checkpoint())
+
+    async def flushed(self) -> None:
+        """Wait for a background write :meth:`checkpoint_soon` started."""
+        if self._flush is not None:
+            flush, self._flush = self._flush, None
+            await flush
 
     def lease_lost(self) -> None:
         """Stop: the lease may have run out, so another process may own the execution."""
