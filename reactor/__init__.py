@@ -49,6 +49,7 @@ from ._status import Status
 from .errors import (
     AlreadyResumed,
     AmbiguousStep,
+    ArgumentInvalid,
     CorrelationConflict,
     DefinitionChanged,
     DefinitionError,
@@ -86,6 +87,7 @@ __all__ = [
     "NOTHING",
     "AlreadyResumed",
     "AmbiguousStep",
+    "ArgumentInvalid",
     "Config",
     "Context",
     "CorrelationConflict",

@@ -108,7 +108,7 @@ async def start(
         )
     except SerializationError as exc:
         raise InputInvalid(
-            str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
+            exc.detail, errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
         ) from exc
     if execution_id is not None or idempotency_key is not None:
         # Written up front so a caller-chosen id is refused at once when taken, and so a
@@ -413,6 +413,19 @@ async def resume(
                 execution_id=run.id,
                 step=path,
             )
+        # Encoded before the schema check: a payload no store could hold (a lone
+        # surrogate, nesting past MAX_DEPTH) is refused without using an attempt, and a
+        # recursive schema never walks a payload deeper than the codec allows. The tree
+        # is both what the size is checked on and what is stored.
+        tree = _codec.encode(payload, reactor=plan.name, execution_id=run.id, step=path)
+        _codec.check_size(
+            _codec.dump_tree(tree),
+            what=f"the payload of {path!r}",
+            limit=get_config().max_payload_bytes,
+            reactor=plan.name,
+            execution_id=run.id,
+            step=path,
+        )
         errors = schema_errors(node, payload)
         if errors:
             if not strict:
@@ -441,13 +454,6 @@ async def resume(
                 execution_id=run.id,
                 step=path,
             )
-        # Encoded once: the tree is both what the size is checked on and what is stored.
-        tree = _codec.encode(payload, reactor=plan.name, execution_id=run.id, step=path)
-        _codec.check_size(
-            _codec.dump_tree(tree),
-            what=f"the payload of {path!r}",
-            limit=get_config().max_payload_bytes,
-        )
         if update:
             if stored.status is not Status.PAUSED:
                 raise _not_paused(run, path)
@@ -490,6 +496,13 @@ async def _store_early(
         raise ExecutionNotFound(
             f"no live execution holds correlation id {correlation_id!r}", reactor=plan.name
         )
+    # Encoded first, as in resume: what no store could hold is refused before any schema
+    # walks it.
+    config = get_config()
+    text = _codec.dumps(payload, reactor=plan.name)
+    _codec.check_size(
+        text, what="the early payload", limit=config.max_payload_bytes, reactor=plan.name
+    )
     errors = [schema_errors(n, payload) for n in accepting]
     if all(errors):
         raise PayloadInvalid(
@@ -498,9 +511,6 @@ async def _store_early(
             attempts_left=None,
             reactor=plan.name,
         )
-    config = get_config()
-    text = _codec.dumps(payload, reactor=plan.name)
-    _codec.check_size(text, what="the early payload", limit=config.max_payload_bytes)
     try:
         holder = await storage.put_early(
             plan.name, correlation_id, text, ttl=config.early_payload_ttl

@@ -66,7 +66,7 @@ async def submit(
         )
     except SerializationError as exc:
         raise InputInvalid(
-            str(exc), errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
+            exc.detail, errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
         ) from exc
     try:
         # Under a full lease: if the job is lost, the worker recovers the execution once

@@ -67,6 +67,8 @@ __all__ = [
     "encode",
     "loads",
     "structure",
+    "surely_within",
+    "text_problem",
 ]
 
 TAG: Final = "$t"
@@ -967,6 +969,51 @@ def structure(
         return _structure(value, hint)
     except _Failure as exc:
         _fail(exc, reactor, execution_id, step)
+
+
+def text_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an id, key or reason reactor stores as text (``None``: it can).
+
+    Storage writes these as UTF-8 (Redis keys), so they must be a ``str`` holding no lone
+    surrogate; checking first turns what would be a raw ``TypeError`` or
+    ``UnicodeEncodeError`` deep in a store into an error the caller can name.
+
+    Args:
+        value: The id, correlation id, idempotency key or reason given.
+
+    Returns:
+        ``None`` when ``value`` is usable, else a phrase saying why not.
+    """
+    if not isinstance(value, str):
+        return f"{_type_name(type(value))} is not a str"
+    if value.isascii() or _surrogate(value) is None:
+        return None
+    return _NOT_UNICODE
+
+
+def surely_within(tree: Any, limit: int) -> bool:
+    """Whether the JSON text of an encoded ``tree`` is at most ``limit`` bytes, known
+    without writing it: spares the common small step result a :func:`dump_tree`.
+
+    ``False`` means "write it and measure" (:func:`check_size`), not "too large".
+
+    Args:
+        tree: What :func:`encode` returned.
+        limit: The largest size accepted, in bytes.
+
+    Returns:
+        ``True`` for ``None``, a bool or float (at most 24 characters), an int of fewer
+        than ``limit - 1`` bits (a decimal digit takes at least one bit), or a str at
+        most a sixth of ``limit`` long (a character takes at most 6 bytes, ``\\u001f``).
+    """
+    kind = type(tree)
+    if kind is str:
+        return len(tree) * 6 + 2 <= limit
+    if kind is int:
+        return int.bit_length(tree) + 2 <= limit
+    if kind is float or kind is bool or tree is None:
+        return limit >= 24
+    return False
 
 
 def check_size(

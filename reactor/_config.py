@@ -82,7 +82,13 @@ def configure(
         checkpoint_after: On durable storage, a step in flight for this long makes the
             execution checkpoint (and take its lease), so a crash loses at most the
             steps of the last moments.
-        max_payload_bytes: Largest encoded payload, input set or result accepted.
+        max_payload_bytes: Largest encoded size, in bytes of UTF-8 JSON, of a resume or
+            early payload, a run's inputs, and a step's result. A payload or input set
+            over it is refused before anything changes (``SerializationError``, or
+            ``InputInvalid`` for inputs); a result over it fails its step with
+            ``SerializationError``, which rolls the run back like any step failure.
+            The results of ``compose`` and ``map_`` nodes, made of results already
+            checked, are not limited.
         early_payload_ttl: Seconds an early payload waits for its execution.
         middleware: Callables ``hook(event, fields)`` given every transition event.
         clock: Source of unix time for deadlines (tests pass a controllable clock).

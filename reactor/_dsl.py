@@ -369,7 +369,9 @@ def interrupt(
 
     Args:
         correlation_id: Callable (arguments by parameter name) giving the business key
-            that :meth:`Reactor.resume_by_correlation_id` finds the execution by.
+            that :meth:`Reactor.resume_by_correlation_id` finds the execution by: a
+            ``str`` of valid Unicode; anything else (``None``, a number) fails the
+            interrupt with ``ArgumentInvalid`` and the run rolls back.
         schema: JSON Schema the resume payload must satisfy.
         timeout: Seconds from reaching the interrupt to its deadline.
         strategy: ``"lazy"``: the deadline is checked on resume or find; ``"active"``: a

@@ -49,7 +49,7 @@ from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._fanout import element_finished, element_id, start_element
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
-from ._invoke import INLINE_ALLOWED, ArgumentError, Binder, call_now, call_off_loop
+from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
 from ._lease import Heartbeat, Lease, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
@@ -60,6 +60,7 @@ from ._saga import Rollback, compensations, failure, outcome
 from ._scheduler import schedule
 from ._status import Status
 from .errors import (
+    ArgumentInvalid,
     CorrelationConflict,
     DefinitionChanged,
     ExecutionFailed,
@@ -600,9 +601,32 @@ class Run:
 
     # --------------------------------------------------------------- recording
 
-    def record(self, path: str, value: Any, *, undoable: bool) -> None:
+    def record(self, path: str, value: Any, *, undoable: bool, sized: bool = False) -> None:
+        """Make ``value`` the result of the step at ``path``.
+
+        Args:
+            path: The step's path.
+            value: Its result.
+            undoable: Whether its ``undo`` hook runs on rollback.
+            sized: Refuse a result over ``max_payload_bytes`` (a step's own result; a
+                child's or a map's is made of results already checked).
+
+        Raises:
+            SerializationError: the result cannot be encoded, or is too large.
+        """
         try:
             tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
+            if sized:
+                limit = get_config().max_payload_bytes
+                if not _codec.surely_within(tree, limit):
+                    _codec.check_size(
+                        _codec.dump_tree(tree),
+                        what=f"the result of {path!r}",
+                        limit=limit,
+                        reactor=self.plan.name,
+                        execution_id=self.id,
+                        step=path,
+                    )
         except SerializationError:
             raise
         except Exception as exc:
@@ -832,7 +856,7 @@ class Run:
             return None
         try:
             return await body(frame, node, path)
-        except (ArgumentError, InputInvalid) as exc:
+        except (ArgumentInvalid, InputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=False)
         return None
 
@@ -858,7 +882,7 @@ class Run:
             attempt += 1
             try:
                 kwargs = self.binder.bind(frame, call, path, attempt=attempt)
-            except ArgumentError as exc:
+            except ArgumentInvalid as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             # note() inlined: steps are the hot path.
@@ -893,6 +917,18 @@ class Run:
                 return None
             break
         if isinstance(value, Halt):
+            problem = _codec.text_problem(value.reason)
+            if problem is not None:
+                # Stored as the execution's reason, a text field: refused like a result
+                # that cannot be encoded.
+                error = SerializationError(
+                    f"the Halt reason {value.reason!r} cannot be stored: {problem}",
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
+                self.fail(frame, node, path, error, compensate=True)
+                return None
             self.request_stop(Stop.HALTED, value.reason or path)
             log("reactor.step.halted", step=path, reason=value.reason)
             return None
@@ -902,7 +938,7 @@ class Run:
         try:
             if node.output_validator is not None:
                 self.check_output(node, path, value)
-            self.record(path, value, undoable=node.undo is not None and not skipped)
+            self.record(path, value, undoable=node.undo is not None and not skipped, sized=True)
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
@@ -920,12 +956,9 @@ class Run:
         assert guard is not None
         try:
             run = await self.invoke(guard, frame, self.binder.bind(frame, guard, path), None)
-        except ArgumentError as exc:
-            self.fail(frame, node, path, exc, compensate=False)
-            return None
         except Exception as exc:
-            # A predicate that raises fails the step before its body ran: nothing to
-            # compensate.
+            # An argument that cannot be resolved, or a predicate that raises, fails the
+            # step before its body ran: nothing to compensate.
             self.fail(frame, node, path, exc, compensate=False)
             return None
         if run:
@@ -944,15 +977,32 @@ class Run:
             return False
         decl = node.decl
         request = None
-        if node.call is not None:
-            request = await self.invoke(
-                node.call, frame, self.binder.bind(frame, node.call, path), None
-            )
         correlation_id = None
+        try:
+            if node.call is not None:
+                request = await self.invoke(
+                    node.call, frame, self.binder.bind(frame, node.call, path), None
+                )
+            if node.correlation is not None:
+                correlation_id = node.correlation.fn(
+                    **self.binder.bind(frame, node.correlation, path)
+                )
+        except Exception as exc:
+            # User code, like a step body: what it raises fails the interrupt (escaping,
+            # it would leave the execution RUNNING with no one to finish it).
+            self.fail(frame, node, path, exc, compensate=False)
+            return None
         if node.correlation is not None:
-            correlation_id = str(
-                node.correlation.fn(**self.binder.bind(frame, node.correlation, path))
-            )
+            # Stored as a key: None would register "None" for every run, and a lone
+            # surrogate cannot be written at all.
+            problem = _codec.text_problem(correlation_id)
+            if problem is not None:
+                raise ArgumentInvalid(
+                    f"the correlation_id callable returned {correlation_id!r}: {problem}",
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
         try:
             tree = _codec.encode(request, reactor=self.plan.name, execution_id=self.id, step=path)
         except SerializationError as exc:
@@ -986,7 +1036,11 @@ class Run:
                     )
                     self.fail(frame, node, path, invalid, compensate=False)
                     return None
-                self.accept_payload(path, payload)
+                try:
+                    self.accept_payload(path, payload)
+                except SerializationError as exc:
+                    self.fail(frame, node, path, exc, compensate=False)
+                    return None
                 self.note("resumed", path)
                 self.log("reactor.interrupt.resumed", step=path, by="interrupt_handler")
                 return True
@@ -1076,7 +1130,12 @@ class Run:
         assert node.over is not None
         items = self.binder.argument(frame, node.over, path)
         if not isinstance(items, list | tuple):
-            raise ArgumentError(f"map_ over= must give a list, got {type(items).__name__}")
+            raise ArgumentInvalid(
+                f"map_ over= must give a list, got {type(items).__name__}",
+                reactor=self.plan.name,
+                execution_id=self.id,
+                step=path,
+            )
         decl = node.decl
         if decl.fan_out is not None and self.storage.durable and installed() is not None:
             return await self.run_map_fanned(frame, node, path, items)
@@ -1705,40 +1764,62 @@ def validate_inputs(
     Raises:
         InputInvalid: an input is missing, unknown or fails its schema.
     """
-    errors: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
     inputs: dict[str, Any] = {}
     for name in given:
         if name not in plan.inputs:
-            errors[name] = "unknown input"
+            errors[name] = ["unknown input"]
     for name, declared in plan.inputs.items():
         if name in given:
             value = given[name]
             validator = plan.validators.get(name)
             if validator is not None:
-                error = next(iter(validator.iter_errors(value)), None)
-                if error is not None:
+                problems = _input_errors(validator, value)
+                if problems:
                     # A schema message quotes the value: a redacted one only names the rule.
                     errors[name] = (
-                        f"*** fails the schema's {error.validator!r} rule"
-                        if declared.redact
-                        else error.message
+                        _redacted_errors(validator, value) if declared.redact else problems
                     )
                     continue
             inputs[name] = value
         elif declared.required:
-            errors[name] = "missing"
+            errors[name] = ["missing"]
         else:
             inputs[name] = declared.default
     if errors:
-        listing = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+        listing = "; ".join(f"{k}: {m}" for k, ms in sorted(errors.items()) for m in ms)
         raise InputInvalid(
             f"invalid inputs for {plan.reactor.__qualname__}: {listing}",
-            errors=errors,
+            errors={k: "; ".join(ms) for k, ms in errors.items()},
             reactor=plan.name,
             execution_id=execution_id,
             step=step,
         )
     return inputs
+
+
+def _redacted_errors(validator: Any, value: Any) -> list[str]:
+    """The violations of a redacted input's schema, naming the rules only (a schema
+    message quotes the value)."""
+    try:
+        found = list(validator.iter_errors(value))
+    except RecursionError:
+        return ["nested too deeply to be checked against the schema"]
+    return [f"*** fails the schema's {e.validator!r} rule" for e in found]
+
+
+def _input_errors(validator: Any, value: Any) -> list[str]:
+    """Every violation of an input's schema by ``value`` (``[]``: valid), each prefixed
+    with where it is inside the value when not at its top."""
+    try:
+        found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    except RecursionError:
+        # A recursive schema ({"$ref": "#"}) follows the value down as deep as it goes.
+        return ["nested too deeply to be checked against the schema"]
+    return [
+        f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" if e.absolute_path else e.message
+        for e in found
+    ]
 
 
 _FOREIGN_EVENTS = frozenset({"resumed", "cancelled", "suspended", "step.edited"})

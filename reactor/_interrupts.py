@@ -99,11 +99,17 @@ def schema_errors(node: Node, payload: Any) -> list[dict[str, str]]:
     """Every violation of the interrupt's schema by ``payload`` (``[]``: valid)."""
     if node.validator is None:
         return []
-    return [
-        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
-        for e in sorted(
+    try:
+        found = sorted(
             node.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))
         )
+    except RecursionError:
+        # A recursive schema ({"$ref": "#"}) follows the payload down as deep as it goes;
+        # a payload it cannot check is not accepted.
+        return [{"path": "/", "message": "nested too deeply to be checked against the schema"}]
+    return [
+        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
+        for e in found
     ]
 
 

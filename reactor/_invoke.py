@@ -17,10 +17,10 @@ from ._config import get_config
 from ._frame import Frame
 from ._plan import Binding, Call
 from ._records import Context
+from .errors import ArgumentInvalid, ReactorError
 
 __all__ = [
     "INLINE_ALLOWED",
-    "ArgumentError",
     "Binder",
     "call_now",
     "call_off_loop",
@@ -61,8 +61,8 @@ def step_threads() -> concurrent.futures.ThreadPoolExecutor:
         return _step_threads
 
 
-class ArgumentError(Exception):
-    """An argument could not be resolved: not retried, not compensated."""
+class _Undiggable(Exception):
+    """A path segment is missing; :meth:`Binder.argument` says which argument and where."""
 
 
 def _dig(value: Any, path: Sequence[str | int]) -> Any:
@@ -75,7 +75,7 @@ def _dig(value: Any, path: Sequence[str | int]) -> Any:
             else:
                 value = getattr(value, str(key))
         except (KeyError, IndexError, AttributeError, TypeError) as exc:
-            raise ArgumentError(f"cannot follow {key!r} in {type(value).__name__}") from exc
+            raise _Undiggable(f"cannot follow {key!r} in {type(value).__name__}") from exc
     return value
 
 
@@ -104,7 +104,7 @@ class Binder:
         """Keyword arguments for ``call`` run as the node at ``path``.
 
         Raises:
-            ArgumentError: a value cannot be dug out or converted.
+            ArgumentInvalid: a value cannot be dug out or converted.
         """
         kwargs: dict[str, Any] = {}
         for b in call.bindings:
@@ -138,16 +138,24 @@ class Binder:
         if b.path:
             try:
                 v = _dig(v, b.path)
-            except ArgumentError as exc:
-                raise ArgumentError(
-                    f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})"
+            except _Undiggable as exc:
+                raise ArgumentInvalid(
+                    f"argument {b.param!r}: {exc} (from {b.name!r}, path {b.path})",
+                    reactor=self.reactor,
+                    execution_id=self.execution_id,
+                    step=path,
                 ) from exc
         if b.hint is not None:
             try:
                 v = _codec.structure(v, b.hint)
             except Exception as exc:
-                raise ArgumentError(
-                    f"argument {b.param!r} cannot be converted to {b.hint!r}: {exc}"
+                # A SerializationError's own message would repeat the context suffix.
+                why = exc.detail if isinstance(exc, ReactorError) else str(exc)
+                raise ArgumentInvalid(
+                    f"argument {b.param!r} cannot be converted to {b.hint!r}: {why}",
+                    reactor=self.reactor,
+                    execution_id=self.execution_id,
+                    step=path,
                 ) from exc
         return v
 

@@ -6,11 +6,13 @@ face drives the async core through :func:`reactor._sync.run_sync`, nothing more.
 
 from __future__ import annotations
 
+import os
+import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
-from . import _actions, _background
+from . import _actions, _background, _codec
 from ._config import storage_for
 from ._dsl import Input, StepDecl
 from ._graph import compile_plan
@@ -18,7 +20,7 @@ from ._mermaid import mermaid
 from ._plan import Plan
 from ._records import Execution, PendingInterrupt
 from ._sync import run_sync
-from .errors import DefinitionError, ExecutionNotFound
+from .errors import DefinitionError, ExecutionNotFound, InputInvalid, SerializationError
 from .storage import Storage
 
 __all__ = ["Reactor", "registered", "registry"]
@@ -27,6 +29,10 @@ _registry: dict[str, type[Reactor]] = {}
 registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
 """Every reactor class by its :attr:`Reactor.name` (read-only); stored executions record
 that name."""
+
+# Where each registered class was defined (see _origin), taken when it was registered:
+# its module may have left sys.modules since.
+_origins: dict[str, tuple[str, str]] = {}
 
 _API_NAMES: frozenset[str] = frozenset()
 """Public attributes of :class:`Reactor`, which no step or input may shadow (filled in
@@ -50,6 +56,53 @@ def registered(name: str) -> type[Reactor]:
             "(--app MODULE for the worker and the CLI)",
             reactor=name,
         ) from None
+
+
+def _check_reason(reason: str | None, reactor: str, execution_id: str) -> None:
+    """Refuse a reason (of a cancel or suspend) that cannot be stored.
+
+    Raises:
+        SerializationError: it is not a string of valid Unicode.
+    """
+    problem = None if reason is None else _codec.text_problem(reason)
+    if problem is not None:
+        # Stored as a field of its own, where Redis writes it as UTF-8.
+        raise SerializationError(
+            f"the reason {reason!r} cannot be stored: {problem}",
+            reactor=reactor,
+            execution_id=execution_id,
+        )
+
+
+def _lookup(value: object, what: str, reactor: str) -> str:
+    """``value``, an execution id or correlation id to look an execution up by.
+
+    Checked before any storage sees it: storage writes ids as UTF-8 keys, where ``None``,
+    a number or a lone surrogate would fail as a raw ``TypeError``/``UnicodeEncodeError``.
+
+    Raises:
+        ExecutionNotFound: no execution can have ``value`` as its ``what``.
+    """
+    problem = _codec.text_problem(value)
+    if problem is not None:
+        holder = "no live execution holds" if what == "correlation id" else "no execution has"
+        raise ExecutionNotFound(f"{holder} the {what} {value!r}: {problem}", reactor=reactor)
+    return cast("str", value)
+
+
+def _option(value: object, option: str, reactor: str) -> None:
+    """Refuse a ``run()`` option that storage could not write as text (see :func:`_lookup`).
+
+    Raises:
+        InputInvalid: ``value`` is neither ``None`` nor a string of valid Unicode.
+    """
+    problem = None if value is None else _codec.text_problem(value)
+    if problem is not None:
+        raise InputInvalid(
+            f"{option} {value!r} cannot be used: {problem}",
+            errors={option: problem},
+            reactor=reactor,
+        )
 
 
 class _Namespace(dict[str, Any]):
@@ -130,8 +183,36 @@ class ReactorMeta(type):
         return cls
 
 
+def _origin(cls: type) -> tuple[str, str]:
+    """Where ``cls`` is defined: its module's source file (else the module's name) and its
+    qualified name. A file imported under two names -- a script run as ``__main__`` that
+    is also imported by its module name -- is one origin."""
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return (os.path.realpath(file) if file else cls.__module__, cls.__qualname__)
+
+
 def _register(name: str, cls: type[Reactor]) -> None:
+    """Register ``cls`` as ``name``.
+
+    The same class defined again (its module reloaded or imported under another name, a
+    test's local class created once more) replaces the old one: it has the same
+    :func:`_origin`. Any other class would silently take over the executions stored
+    under the name.
+
+    Raises:
+        DefinitionError: another class is registered as ``name``.
+    """
+    origin = _origin(cls)
+    old = _registry.get(name)
+    if old is not None and _origins.get(name) != origin:
+        raise DefinitionError(
+            f"the name is taken by {old.__module__}.{old.__qualname__}; give this class "
+            "another name (tests defining versions of one reactor: "
+            "reactor.testing.unregister)",
+            reactor=name,
+        )
     _registry[name] = cls
+    _origins[name] = origin
 
 
 class Reactor(metaclass=ReactorMeta):
@@ -190,7 +271,9 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             InputInvalid: before anything runs, if an input is missing, unknown or
-                fails its schema, or a breakpoint names no step.
+                fails its schema (every violation is listed), ``execution_id`` or
+                ``idempotency_key`` is not a string of valid Unicode, or a breakpoint
+                names no step.
         """
         return run_sync(
             cls.arun(
@@ -215,6 +298,8 @@ class Reactor(metaclass=ReactorMeta):
         **inputs: Any,
     ) -> Execution:
         """Async twin of :meth:`run`."""
+        _option(execution_id, "execution_id", cls.name)
+        _option(idempotency_key, "idempotency_key", cls.name)
         return await _actions.start(
             cls.__reactor_plan__,
             storage_for(cls),
@@ -247,7 +332,8 @@ class Reactor(metaclass=ReactorMeta):
             **inputs: The reactor's inputs.
 
         Raises:
-            InputInvalid: an input is missing, unknown or fails its schema.
+            InputInvalid: an input is missing, unknown or fails its schema, or
+                ``execution_id`` or ``idempotency_key`` is not a string of valid Unicode.
             ReactorError: no task queue is installed, or the storage is not shared
                 (``MemoryStorage``).
         """
@@ -264,6 +350,8 @@ class Reactor(metaclass=ReactorMeta):
         **inputs: Any,
     ) -> Execution:
         """Async twin of :meth:`submit`."""
+        _option(execution_id, "execution_id", cls.name)
+        _option(idempotency_key, "idempotency_key", cls.name)
         return await _background.submit(
             cls.__reactor_plan__,
             storage_for(cls),
@@ -311,7 +399,11 @@ class Reactor(metaclass=ReactorMeta):
             PayloadInvalid: strict, and the payload fails the schema; one attempt is used,
                 and the last one cancels the execution (undoing its steps) --
                 ``attempts_left``.
-            ExecutionNotFound: no execution of this reactor has that id.
+            SerializationError: the payload cannot be stored (a lone surrogate, nesting
+                deeper than the codec's ``MAX_DEPTH``, over ``max_payload_bytes``);
+                checked before the schema: no attempt is used, nothing changes.
+            ExecutionNotFound: no execution of this reactor has that id (``None``, a
+                number or a string holding a lone surrogate never names one).
             NotPaused: the execution is not paused.
             NotPending: ``step`` is not a pending interrupt.
             AmbiguousStep: ``step`` was left out while several interrupts are pending.
@@ -349,7 +441,7 @@ class Reactor(metaclass=ReactorMeta):
         return await _actions.resume(
             cls.__reactor_plan__,
             storage_for(cls),
-            execution_id,
+            _lookup(execution_id, "id", cls.name),
             payload,
             step=step,
             strict=strict,
@@ -395,7 +487,7 @@ class Reactor(metaclass=ReactorMeta):
             storage_for(cls),
             None,
             payload,
-            correlation_id=correlation_id,
+            correlation_id=_lookup(correlation_id, "correlation id", cls.name),
             strict=True,
             background=background,
             principal=principal,
@@ -408,14 +500,17 @@ class Reactor(metaclass=ReactorMeta):
         """The stored execution (an overdue lazy timeout fires first).
 
         Raises:
-            ExecutionNotFound: no execution of this reactor has that id.
+            ExecutionNotFound: no execution of this reactor has that id (``None``, a
+                number or a string holding a lone surrogate never names one).
         """
         return run_sync(cls.afind(execution_id))
 
     @classmethod
     async def afind(cls, execution_id: str) -> Execution:
         """Async twin of :meth:`find`."""
-        return await _actions.find(cls.__reactor_plan__, storage_for(cls), execution_id)
+        return await _actions.find(
+            cls.__reactor_plan__, storage_for(cls), _lookup(execution_id, "id", cls.name)
+        )
 
     @classmethod
     def find_by_correlation_id(cls, correlation_id: str) -> Execution:
@@ -430,7 +525,9 @@ class Reactor(metaclass=ReactorMeta):
     async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
         """Async twin of :meth:`find_by_correlation_id`."""
         return await _actions.find(
-            cls.__reactor_plan__, storage_for(cls), correlation_id=correlation_id
+            cls.__reactor_plan__,
+            storage_for(cls),
+            correlation_id=_lookup(correlation_id, "correlation id", cls.name),
         )
 
     # ---------------------------------------------------------------- ending
@@ -446,6 +543,9 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             NotPaused: the execution has already ended.
+            ExecutionNotFound: no execution of this reactor has that id.
+            SerializationError: ``reason`` is not a string of valid Unicode (nothing
+                changes).
         """
         return run_sync(cls.acancel(execution_id, reason=reason, principal=principal))
 
@@ -454,6 +554,8 @@ class Reactor(metaclass=ReactorMeta):
         cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
     ) -> Execution:
         """Async twin of :meth:`cancel`."""
+        execution_id = _lookup(execution_id, "id", cls.name)
+        _check_reason(reason, cls.name, execution_id)
         return await _actions.cancel(
             cls.__reactor_plan__, storage_for(cls), execution_id, reason, principal=principal
         )
@@ -466,6 +568,7 @@ class Reactor(metaclass=ReactorMeta):
 
         Raises:
             NotPaused: the execution is running or already cancelled.
+            ExecutionNotFound: no execution of this reactor has that id.
         """
         return run_sync(cls.aundo(execution_id, principal=principal))
 
@@ -473,7 +576,10 @@ class Reactor(metaclass=ReactorMeta):
     async def aundo(cls, execution_id: str, *, principal: str | None = None) -> Execution:
         """Async twin of :meth:`undo`."""
         return await _actions.undo(
-            cls.__reactor_plan__, storage_for(cls), execution_id, principal=principal
+            cls.__reactor_plan__,
+            storage_for(cls),
+            _lookup(execution_id, "id", cls.name),
+            principal=principal,
         )
 
     @classmethod
@@ -504,6 +610,8 @@ class Reactor(metaclass=ReactorMeta):
         cls, execution_id: str, reason: str | None = None, *, principal: str | None = None
     ) -> Execution:
         """Async twin of :meth:`suspend`."""
+        execution_id = _lookup(execution_id, "id", cls.name)
+        _check_reason(reason, cls.name, execution_id)
         return await _actions.suspend(
             cls.__reactor_plan__, storage_for(cls), execution_id, reason, principal=principal
         )

@@ -369,10 +369,16 @@ def _payload(text: str) -> Any:
             text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise _UsageError(f"--payload: cannot read {source}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise _UsageError(f"--payload: {source} is not UTF-8 text: {exc.reason}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
         raise _UsageError(f"--payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        # The JSON parser recurses once per level; resume would refuse such a payload
+        # anyway (nested deeper than the codec's MAX_DEPTH).
+        raise _UsageError("--payload is nested too deeply to be read") from None
 
 
 # ---------------------------------------------------------------------- commands
@@ -466,6 +472,9 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
     """Cancel from the stored execution alone: no class is needed, so executions of
     reactors no process can import (``__main__.X``) can be ended, and then expire."""
     reason = args.reason or "cancelled"
+    problem = _codec.text_problem(reason)
+    if problem is not None:
+        raise _UsageError(f"--reason {reason!r} cannot be stored: {problem}")
     for _ in range(_CAS_ATTEMPTS):
         stored = await _load(storage, args.id)
         if stored.status.finished:
@@ -556,6 +565,11 @@ async def _serve(args: argparse.Namespace, storage: Storage) -> None:
 
 
 async def _load(storage: Storage, execution_id: str) -> StoredExecution:
+    # Bytes of argv that are not UTF-8 arrive as lone surrogates, which Redis cannot
+    # take as a key.
+    problem = _codec.text_problem(execution_id)
+    if problem is not None:
+        raise ExecutionNotFound(f"no execution has the id {execution_id!r}: {problem}")
     stored = await storage.load(execution_id)
     if stored is None:
         raise ExecutionNotFound("no such execution", execution_id=execution_id)

@@ -5,12 +5,17 @@ happened in as attributes (``reactor``, ``execution_id``, ``step``), which also
 appear in its message::
 
     ReactorError
-    ├── DefinitionError          a reactor class is wrongly declared (raised at class creation)
+    ├── DefinitionError          a reactor class is wrongly declared, or another class has its
+    │                            name (raised at class creation)
     ├── DefinitionChanged        a stored execution no longer matches its reactor class
-    ├── InputInvalid             run() inputs missing, unknown or failing their schema
+    ├── InputInvalid             run() inputs missing, unknown or failing their schema, or a
+    │                            bad execution_id / idempotency_key
     ├── PayloadInvalid           a resume payload fails the interrupt's schema
     ├── OutputInvalid            a step's result (or an edit of it) fails its output_schema
-    ├── ExecutionNotFound        unknown execution id or correlation id
+    ├── ArgumentInvalid          a step's argument or an interrupt's correlation id cannot be
+    │                            resolved (recorded as the failure)
+    ├── ExecutionNotFound        unknown execution id or correlation id, or one that is no
+    │                            string of valid Unicode (None, 123, "\\ud800")
     ├── NotPaused                resume of an execution that is not paused
     ├── NotPending               resume of a step that is not a pending interrupt
     ├── AmbiguousStep            resume without step= while several interrupts are pending
@@ -35,6 +40,7 @@ import attrs
 __all__ = [
     "AlreadyResumed",
     "AmbiguousStep",
+    "ArgumentInvalid",
     "CorrelationConflict",
     "DefinitionChanged",
     "DefinitionError",
@@ -136,7 +142,8 @@ def _rebuild(cls: type[ReactorError], state: dict[str, Any]) -> ReactorError:
 
 
 class DefinitionError(ReactorError):
-    """A reactor class is declared wrongly; raised when the class is created."""
+    """A reactor class is declared wrongly, or its name is registered by another class;
+    raised when the class is created."""
 
 
 class DefinitionChanged(ReactorError):
@@ -144,10 +151,12 @@ class DefinitionChanged(ReactorError):
 
 
 class InputInvalid(ReactorError):
-    """Inputs given to ``run`` are missing, unknown or fail their JSON Schema.
+    """Inputs given to ``run`` are missing, unknown or fail their JSON Schema, or its
+    ``execution_id`` or ``idempotency_key`` is not a string of valid Unicode.
 
     Attributes:
-        errors: ``{input_name: message}`` for each offending input.
+        errors: ``{name: message}`` for each offending input or option; an input that
+            breaks several rules of its schema has them all, joined by ``"; "``.
     """
 
     def __init__(self, message: str, *, errors: Mapping[str, str], **context: Any) -> None:
@@ -177,6 +186,17 @@ class PayloadInvalid(ReactorError):
         self.attempts_left = attempts_left
 
 
+class ArgumentInvalid(ReactorError):
+    """A value resolved for a step while it runs cannot be used: an argument that cannot
+    be dug out of its source or converted to the parameter's annotation, a ``map_``
+    ``over=`` that is not a list, or a correlation id callable that returned something
+    other than a string of valid Unicode.
+
+    Recorded as the step's failure (``FailureInfo.type`` is ``"ArgumentInvalid"``); the
+    step is neither retried nor compensated, and the run rolls back.
+    """
+
+
 class OutputInvalid(ReactorError):
     """A step's result fails the step's ``output_schema``: the step fails (no retry), or
     ``resume(..., update=...)`` refuses the edit and changes nothing.
@@ -191,7 +211,11 @@ class OutputInvalid(ReactorError):
 
 
 class ExecutionNotFound(ReactorError):
-    """No execution has this id, or no live execution holds this correlation id."""
+    """No execution has this id, or no live execution holds this correlation id.
+
+    Also raised for an id or correlation id that no execution can have (``None``, a
+    number, a string holding a lone surrogate), before any storage is asked.
+    """
 
 
 class NotPaused(ReactorError):

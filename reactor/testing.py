@@ -12,6 +12,9 @@ available in any suite once reactor is installed:
 :func:`mock_step` replaces a step's body for the duration of a ``with`` block, for tests
 of reactors whose steps call the outside world.
 
+:func:`unregister` lets a test define a second version of a reactor under a name that is
+already registered.
+
 Example::
 
     def test_times_out(memory_storage, reactor_clock):
@@ -34,6 +37,7 @@ import pytest
 from ._config import configure, get_config
 from ._dsl import NOTHING
 from ._plan import Call, Plan, StepKind
+from ._reactor import _registry
 from .errors import ReactorError
 from .storage import MemoryStorage
 
@@ -44,6 +48,7 @@ __all__ = [
     "mock_step",
     "reactor_clock",
     "reactor_events",
+    "unregister",
 ]
 
 
@@ -165,3 +170,23 @@ def mock_step(
         yield mock
     finally:
         node.call = real
+
+
+def unregister(*names: str) -> None:
+    """Forget the reactor classes registered under ``names`` (unknown names are ignored).
+
+    A class registered under a name another class holds is a ``DefinitionError``; a test
+    that defines several versions of one reactor (to check what happens to executions
+    stored by the old one) unregisters the name before defining each version. Classes
+    already defined keep working; only :data:`reactor.registry` forgets them.
+
+    Example::
+
+        unregister("shop.Checkout")
+
+        class CheckoutV2(Reactor):
+            name = "shop.Checkout"
+            ...
+    """
+    for name in names:
+        _registry.pop(name, None)

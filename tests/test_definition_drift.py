@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from reactor import DefinitionChanged, Reactor, interrupt, step
+from reactor.testing import unregister
 
 
 def snapshot(url: str) -> dict[bytes, dict[bytes, bytes]]:
@@ -14,6 +15,10 @@ def snapshot(url: str) -> dict[bytes, dict[bytes, bytes]]:
 
 
 def versions() -> tuple[type[Reactor], type[Reactor], type[Reactor]]:
+    # Versions of one reactor in one process: each takes the name over (another class
+    # under a registered name is otherwise a DefinitionError).
+    unregister("drift.Shipping")
+
     class V1(Reactor):
         name = "drift.Shipping"
         version = 1
@@ -28,6 +33,8 @@ def versions() -> tuple[type[Reactor], type[Reactor], type[Reactor]]:
         def ship(self, approval: object) -> str:
             return "shipped"
 
+    unregister("drift.Shipping")
+
     class WithoutCompletedStep(Reactor):
         name = "drift.Shipping"
         version = 2
@@ -37,6 +44,8 @@ def versions() -> tuple[type[Reactor], type[Reactor], type[Reactor]]:
             return 1
 
         approval = interrupt(wait_for="wrap")
+
+    unregister("drift.Shipping")
 
     class WithoutInterrupt(Reactor):
         name = "drift.Shipping"

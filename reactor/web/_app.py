@@ -335,6 +335,9 @@ class _Web:
             return json.loads(body)
         except ValueError as exc:
             raise _Problem(400, "bad_request", f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            # The JSON parser recurses once per level; the codec would refuse it anyway.
+            raise _Problem(400, "bad_request", "the body is nested too deeply") from None
 
     # ---------------------------------------------------------------- rendering
 
@@ -658,6 +661,8 @@ class _Web:
             payload = json.loads(body)
         except ValueError as exc:
             raise _Problem(400, "bad_request", f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise _Problem(400, "bad_request", "the body is nested too deeply") from None
         after = await cls.aresume_by_correlation_id(request.path_params["correlation_id"], payload)
         if not after.id:
             return JSONResponse({"status": "accepted", "early": True}, status_code=202)

@@ -519,3 +519,22 @@ def test_resume_link_refuses_an_empty_secret() -> None:
         resume_link("x", "y", secret="", base_url="")
     with pytest.raises(ValueError, match="expires_in"):
         resume_link("x", "y", secret="s", base_url="", expires_in=0)
+
+
+async def test_bad_payloads_are_refused_and_change_nothing(
+    app: Starlette, shared: Storage, client_for: ClientFactory
+) -> None:
+    execution_id = await expense()
+    before = await shared.load(execution_id)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    surrogate = b'{"approved": true, "cost_center": "\\ud800"}'
+    async with client_for(app, user="manager") as client:
+        too_deep = await client.post(resume_url(execution_id), content=deep)
+        unstorable = await client.post(resume_url(execution_id), content=surrogate)
+        hook = await client.post(
+            "/hooks/unsigned/ref-9", content=deep, headers=signed(deep, secret=SECRET)
+        )
+    assert (too_deep.status_code, too_deep.json()["error"]) == (400, "bad_request")
+    assert (unstorable.status_code, unstorable.json()["error"]) == (422, "payload_invalid")
+    assert hook.status_code == 400
+    assert await shared.load(execution_id) == before
