@@ -37,7 +37,7 @@ import pytest
 from ._config import configure, get_config
 from ._dsl import NOTHING
 from ._plan import Call, Plan, StepKind
-from ._reactor import _registry
+from ._reactor import Reactor, _registry
 from .errors import ReactorError
 from .storage import MemoryStorage
 
@@ -120,7 +120,7 @@ class StepMock:
 
 @contextlib.contextmanager
 def mock_step(
-    reactor: type,
+    reactor: type[Reactor],
     step: str,
     *,
     returns: Any = NOTHING,
@@ -149,9 +149,9 @@ def mock_step(
             Checkout.run(order_id="A-1", amount=12.5)
         assert charge.calls[0]["amount"] == 12.5
     """
-    plan: Plan = reactor.__reactor_plan__  # type: ignore[attr-defined]
+    plan: Plan = reactor.__reactor_plan__
     node = plan.nodes.get(step)
-    name = getattr(plan, "name", None)
+    name = plan.name
     if node is None or node.call is None or not isinstance(node.kind, StepKind):
         raise ReactorError(f"{step!r} is not a step with a body", reactor=name, step=step)
     if (returns is NOTHING) == (raises is None):
