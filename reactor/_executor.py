@@ -78,6 +78,9 @@ from .storage import CorrelationTaken, EarlyPayloadWaiting, Storage, StoredExecu
 
 __all__ = ["Run", "Stop", "live_run", "suspend_all", "validate_inputs"]
 
+# Encoded results of these types are a few bytes, whatever the limit: no size check.
+_SURELY_SMALL = frozenset({int, float, bool, type(None)})
+
 # Runs alive in this process, so a cancel from the same process stops them before
 # their next step without waiting for a storage round trip.
 _live_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
@@ -124,6 +127,9 @@ class Run:
         breakpoints: Iterable[str] = (),
     ) -> None:
         config = get_config()
+        #: ``max_payload_bytes`` as configured when the run started (read once: per step
+        #: it would be a call on the hot path).
+        self.max_result_bytes = config.max_payload_bytes
         self.plan = plan
         self.id = execution_id
         self.storage = storage
@@ -203,8 +209,10 @@ class Run:
         if self.otel is not None:
             middleware = (*middleware, self.otel)
         self.log = emitter(middleware, reactor=plan.name, execution_id=execution_id)
-        self._write_lock = asyncio.Lock()
-        self._checkpoint_lock = asyncio.Lock()
+        # Only durable runs write from more than one place at once (heartbeats, background
+        # records): a run on the memory store needs no locks.
+        self._write_lock = asyncio.Lock() if storage.durable else None
+        self._checkpoint_lock = asyncio.Lock() if self.eager else None
         self._flush: asyncio.Future[None] | None = None
         self.state_lock = threading.Lock()
 
@@ -407,8 +415,10 @@ class Run:
         self.dirty = False
 
     def _serialized(self, locked: bool) -> contextlib.AbstractAsyncContextManager[Any]:
-        """The heartbeat task's write lock, or nothing for the watchdog thread."""
-        return self._write_lock if locked else contextlib.nullcontext()
+        """The heartbeat task's write lock, or nothing for the watchdog thread (and for a
+        run that has no heartbeat)."""
+        lock = self._write_lock
+        return lock if locked and lock is not None else contextlib.nullcontext()
 
     @classmethod
     def from_stored(
@@ -616,17 +626,19 @@ class Run:
         """
         try:
             tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
-            if sized:
-                limit = get_config().max_payload_bytes
-                if not _codec.surely_within(tree, limit):
-                    _codec.check_size(
-                        _codec.dump_tree(tree),
-                        what=f"the result of {path!r}",
-                        limit=limit,
-                        reactor=self.plan.name,
-                        execution_id=self.id,
-                        step=path,
-                    )
+            if (
+                sized
+                and type(tree) not in _SURELY_SMALL
+                and not _codec.surely_within(tree, self.max_result_bytes)
+            ):
+                _codec.check_size(
+                    _codec.dump_tree(tree),
+                    what=f"the result of {path!r}",
+                    limit=self.max_result_bytes,
+                    reactor=self.plan.name,
+                    execution_id=self.id,
+                    step=path,
+                )
         except SerializationError:
             raise
         except Exception as exc:
@@ -1628,9 +1640,10 @@ class Run:
     async def checkpoint(self) -> None:
         """Record what changed since the last write (eager durability: before any step
         that depends on it starts). Concurrent callers share a write."""
-        if not self.dirty or not self.eager:
+        lock = self._checkpoint_lock
+        if not self.dirty or lock is None:
             return
-        async with self._checkpoint_lock:
+        async with lock:
             if self.dirty:
                 await self.store()
 

@@ -35,17 +35,16 @@ class Tasks(Generic[K]):
 
     def __init__(self, counter: TaskCounter) -> None:
         self._counter = counter
-        self._running: dict[asyncio.Future[Any], K] = {}
+        #: The tasks running, with their keys (tested for emptiness on the hot path: a
+        #: dict's truth costs no Python call, unlike ``__len__``).
+        self.running: dict[asyncio.Future[Any], K] = {}
         self._finished: deque[asyncio.Future[Any]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._running)
 
     def start(self, coro: Coroutine[Any, Any, Any], key: K) -> None:
         task = asyncio.ensure_future(coro)
         self._counter.active_tasks += 1
-        self._running[task] = key
+        self.running[task] = key
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[Any]) -> None:
@@ -62,11 +61,11 @@ class Tasks(Generic[K]):
         done = []
         while self._finished:
             task = self._finished.popleft()
-            done.append((self._running.pop(task), task.result()))
+            done.append((self.running.pop(task), task.result()))
         return done
 
     def cancel(self) -> None:
-        for task in self._running:
+        for task in self.running:
             task.cancel()
 
 
@@ -92,12 +91,12 @@ async def schedule(
         checkpoint: Awaited after each batch of settled items, before anything more is
             launched (a durable run records completions before dependents start).
     """
-    running: Tasks[K] = Tasks(counter)
+    tasks: Tasks[K] = Tasks(counter)
     try:
         while True:
-            while ready and (limit is None or len(running) < limit) and not stopping():
+            while ready and (limit is None or len(tasks.running) < limit) and not stopping():
                 item = ready.popleft()
-                if not running and not ready:
+                if not tasks.running and not ready:
                     # Alone: awaited directly, no task.
                     settled = settle(item, await launch(item))
                     if settled is not None:
@@ -106,14 +105,14 @@ async def schedule(
                         # Nothing ready: the loop ends and its caller stores the outcome.
                         await checkpoint()
                 else:
-                    running.start(launch(item), item)
-            if not running:
+                    tasks.start(launch(item), item)
+            if not tasks.running:
                 return
-            for item, outcome in await running.finished():
+            for item, outcome in await tasks.finished():
                 settled = settle(item, outcome)
                 if settled is not None:
                     await settled
-            if checkpoint is not None and (ready or running):
+            if checkpoint is not None and (ready or tasks.running):
                 await checkpoint()
     finally:
-        running.cancel()
+        tasks.cancel()
