@@ -339,3 +339,26 @@ def test_mock_step_replaces_a_body_for_the_block() -> None:
 
 def test_redact_is_an_input_option() -> None:
     assert Input(redact=True).redact and not Input().redact
+
+
+async def test_a_worker_recovering_an_execution_carries_out_its_pause_request(
+    reactor_backend: Storage,
+) -> None:
+    storage = reactor_backend
+    from reactor import _actions, _codec
+    from reactor._body import load_body
+    from reactor._executor import Run, Stop
+
+    plan = app.Guarded.__reactor_plan__
+    run = Run(plan, "recovered-1", storage, {"amount": 5})
+    run.inputs_tree = _codec.encode({"amount": 5})
+    run.request_stop(Stop.PAUSE, "ops")
+    # A shutdown (a stronger stop) does not lose the request: its checkpoint carries it.
+    run.request_stop(Stop.SUSPENDED)
+    assert load_body(run.body()).suspend_request == "ops"
+    await run.write(lease_seconds=0)  # as a process that died, its lease run out
+    ex = await _actions.recover(plan, storage, "recovered-1")
+    assert ex is not None and ex.paused and ex.results == {}
+    assert [(p.step, p.request) for p in ex.interrupts] == [("suspended", {"reason": "ops"})]
+    done = await app.Guarded.aresume("recovered-1", None, step="suspended")
+    assert done.completed and done.result == "charged 5 (no review)"
