@@ -30,8 +30,6 @@ __all__ = [
     "Trees",
     "dump_body",
     "load_body",
-    "trace_row",
-    "trace_row_text",
 ]
 
 Tree = NewType("Tree", object)
@@ -42,7 +40,7 @@ Trees = NewType("Trees", dict[str, Tree])
 
 TraceRows = NewType("TraceRows", list[Sequence[object]])
 """Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
-:class:`reactor.TraceEntry`, the time in milliseconds), stored and read back as they
+:class:`reactor.TraceEntry`, the time in unix seconds), stored and read back as they
 are."""
 
 
@@ -209,8 +207,8 @@ def dump_body(body: Body, trace_text: str | None = None) -> str:
 
     Args:
         body: The body.
-        trace_text: The trace as JSON text, in place of ``body.trace``: a run encodes each
-            entry once as it comes instead of the whole trace at every write.
+        trace_text: The trace as JSON text, in place of ``body.trace`` (a run's trace is
+            rows of plain values, which the JSON encoder writes in one call).
     """
     tree = _unstructure(body)
     if trace_text is None:
@@ -218,25 +216,6 @@ def dump_body(body: Body, trace_text: str | None = None) -> str:
     del tree["trace"]
     # The body is an object with an owner, never empty: its text ends with "}".
     return f'{_codec.dump_tree(tree)[:-1]},"trace":{trace_text}}}'
-
-
-def trace_row_text(row: Sequence[Any]) -> str:
-    """One trace row, ``(event, step, time, attempt, principal)``, as JSON text, with the
-    time in whole milliseconds (an int encodes in a fraction of a float's time)."""
-    event, step, time, attempt, principal = row
-    # Events are reactor's own names, which need no escaping.
-    return (
-        f'["{event}",{"null" if step is None else encode_basestring(step)},'
-        f"{int(time * 1000)},{'null' if attempt is None else attempt},"
-        f"{'null' if principal is None else encode_basestring(principal)}]"
-    )
-
-
-def trace_row(stored: Sequence[Any]) -> tuple[Any, ...]:
-    """A stored trace row back as ``(event, step, time, attempt, principal)``, the time
-    in seconds."""
-    event, step, millis, attempt, principal = stored
-    return (event, step, millis / 1000, attempt, principal)
 
 
 def load_body(text: str) -> Body:

@@ -40,8 +40,6 @@ from ._body import (
     Trees,
     dump_body,
     load_body,
-    trace_row,
-    trace_row_text,
 )
 from ._config import get_config
 from ._dispatch import installed
@@ -191,9 +189,7 @@ class Run:
         self.inline_sync = False
         self.clock = config.clock
         #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
-        self.trace: list[Sequence[Any]] = []
-        #: The JSON text of the first rows of :attr:`trace`, each encoded once.
-        self.trace_texts: list[str] = []
+        self.trace: list[tuple[Any, ...]] = []
         #: Breakpoints given to ``run`` (stored), and all that apply at the root.
         self.run_breakpoints = sorted(breakpoints)
         self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
@@ -253,14 +249,10 @@ class Run:
         """Keep the newest ``TRACE_LIMIT`` entries (and their encoded texts)."""
         drop = len(self.trace) - TRACE_LIMIT
         del self.trace[:drop]
-        del self.trace_texts[:drop]
 
     def trace_text(self) -> str:
         """The newest ``TRACE_LIMIT`` trace entries as JSON text (new rows encoded now)."""
-        texts = self.trace_texts
-        if len(texts) < len(self.trace):
-            texts.extend(map(trace_row_text, self.trace[len(texts) :]))
-        return f"[{','.join(texts[-TRACE_LIMIT:])}]"
+        return _codec.dump_tree(self.trace[-TRACE_LIMIT:])
 
     # -------------------------------------------------------------- redaction
 
@@ -455,7 +447,7 @@ class Run:
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
         run.add_secrets(plan, run.root.inputs)
-        run.trace = [trace_row(row) for row in body.trace]
+        run.trace = [tuple(row) for row in body.trace]
         run.child_attempts = body.child_attempts
         run.span_context = body.span_context
         if run.otel is not None:
@@ -581,11 +573,11 @@ class Run:
         if body.suspend_request is not None and self.pause_request is None:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
-        # Compared as stored: times to the millisecond.
-        known = {trace_row_text(row) for row in self.trace[-TRACE_LIMIT:]}
+        # (Times are stored as written: a JSON float reads back as the same float.)
+        known = set(self.trace[-TRACE_LIMIT:])
         for stored_row in body.trace[-_FOREIGN_WINDOW:]:
-            row = trace_row(stored_row)
-            if row[0] in _FOREIGN_EVENTS and trace_row_text(row) not in known:
+            row = tuple(stored_row)
+            if row[0] in _FOREIGN_EVENTS and row not in known:
                 self.trace.append(row)
         arrived = False
         for path in body.resolved:

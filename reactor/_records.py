@@ -54,7 +54,7 @@ class TraceEntry:
             ``"step.retried"``, ``"step.skipped"``, ``"step.undone"``, ``"step.edited"``,
             ``"paused"``, ``"resumed"``, ``"suspended"``, ``"cancelled"`` or ``"undone"``.
         step: The step path (or pending item) it concerns, if any.
-        time: Unix time it happened at (to the millisecond once stored).
+        time: Unix time it happened at.
         attempt: The step's attempt number, for step events.
         principal: Who acted (``resume``/``cancel``/``undo``/``suspend`` given
             ``principal=``).
@@ -131,8 +131,8 @@ class Execution:
     updated_at: dt.datetime | None = None
     #: ``(event, step, time, attempt, principal)`` rows; :attr:`trace` makes the records
     #: when asked (most callers never look, and a run pays for nothing it does not show).
-    #: Left out of comparisons: the stored times are to the millisecond, so a snapshot
-    #: still equals what ``find`` reads back.
+    #: Left out of comparisons: a snapshot taken while the run goes on and the record
+    #: read back later may differ only in entries added in between.
     trace_rows: Sequence[Sequence[Any]] = attrs.field(default=(), repr=False, eq=False)
 
     @property
