@@ -40,8 +40,8 @@ Trees = NewType("Trees", dict[str, Tree])
 
 TraceRows = NewType("TraceRows", list[Sequence[object]])
 """Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
-:class:`reactor.TraceEntry`, the time in unix seconds), stored and read back as they
-are."""
+:class:`reactor.TraceEntry`, the time in whole milliseconds), stored and read back as
+they are."""
 
 
 @attrs.define

@@ -241,7 +241,7 @@ class Run:
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
         trace = self.trace
-        trace.append((event, step, self.clock(), attempt, principal))
+        trace.append((event, step, int(self.clock() * 1000), attempt, principal))
         if len(trace) > 2 * TRACE_LIMIT:
             self.trim_trace()
 
@@ -251,7 +251,7 @@ class Run:
         del self.trace[:drop]
 
     def trace_text(self) -> str:
-        """The newest ``TRACE_LIMIT`` trace entries as JSON text (new rows encoded now)."""
+        """The newest ``TRACE_LIMIT`` trace entries as JSON text."""
         return _codec.dump_tree(self.trace[-TRACE_LIMIT:])
 
     # -------------------------------------------------------------- redaction
@@ -573,7 +573,7 @@ class Run:
         if body.suspend_request is not None and self.pause_request is None:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
-        # (Times are stored as written: a JSON float reads back as the same float.)
+        # (Rows are stored as written: whole milliseconds read back the same.)
         known = set(self.trace[-TRACE_LIMIT:])
         for stored_row in body.trace[-_FOREIGN_WINDOW:]:
             row = tuple(stored_row)
@@ -890,7 +890,7 @@ class Run:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             # note() inlined: steps are the hot path.
-            trace.append(("step.started", path, clock(), attempt, None))
+            trace.append(("step.started", path, int(clock() * 1000), attempt, None))
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
             try:
@@ -946,7 +946,7 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        trace.append(("step.completed", path, clock(), attempt, None))
+        trace.append(("step.completed", path, int(clock() * 1000), attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:
             self.trim_trace()
         if log.enabled:

@@ -54,7 +54,7 @@ class TraceEntry:
             ``"step.retried"``, ``"step.skipped"``, ``"step.undone"``, ``"step.edited"``,
             ``"paused"``, ``"resumed"``, ``"suspended"``, ``"cancelled"`` or ``"undone"``.
         step: The step path (or pending item) it concerns, if any.
-        time: Unix time it happened at.
+        time: Unix time it happened at (to the millisecond).
         attempt: The step's attempt number, for step events.
         principal: Who acted (``resume``/``cancel``/``undo``/``suspend`` given
             ``principal=``).
@@ -138,7 +138,11 @@ class Execution:
     @property
     def trace(self) -> tuple[TraceEntry, ...]:
         """Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries)."""
-        return tuple(TraceEntry(*row) for row in self.trace_rows)
+        # Rows keep the time in whole milliseconds (an int encodes in half a float's time).
+        return tuple(
+            TraceEntry(event, step, millis / 1000, attempt, principal)
+            for event, step, millis, attempt, principal in self.trace_rows
+        )
 
     @property
     def paused(self) -> bool:

@@ -521,8 +521,8 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
         trace = body.get("trace")
         if not isinstance(trace, list):
             trace = []
-        # A row of the body's trace: event, step, time, attempt, principal.
-        trace.append(["suspended", "suspended", time.time(), None, None])
+        # A row of the body's trace: event, step, time (ms), attempt, principal.
+        trace.append(["suspended", "suspended", round(time.time() * 1000), None, None])
         body["trace"] = trace
         try:
             written = await storage.write(
@@ -754,7 +754,7 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
                 {
                     "event": event,
                     "step": step,
-                    "time": _iso(when),
+                    "time": _iso(when / 1000),  # stored in milliseconds
                     "attempt": attempt,
                     "principal": principal,
                 }
