@@ -38,7 +38,7 @@ Tree = NewType("Tree", object)
 Trees = NewType("Trees", dict[str, Tree])
 """Codec trees by step path or frame prefix, stored and read back as they are."""
 
-TraceRows = NewType("TraceRows", list[Sequence[object]])
+TraceRows = NewType("TraceRows", Sequence[Sequence[object]])
 """Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
 :class:`reactor.TraceEntry`, the time in whole milliseconds), stored and read back as
 they are."""
@@ -202,20 +202,9 @@ _unstructure = _converter.get_unstructure_hook(Body)
 _structure = _converter.get_structure_hook(Body)
 
 
-def dump_body(body: Body, trace_text: str | None = None) -> str:
-    """The body as stored JSON text.
-
-    Args:
-        body: The body.
-        trace_text: The trace as JSON text, in place of ``body.trace`` (a run's trace is
-            rows of plain values, which the JSON encoder writes in one call).
-    """
-    tree = _unstructure(body)
-    if trace_text is None:
-        return _codec.dump_tree(tree)
-    del tree["trace"]
-    # The body is an object with an owner, never empty: its text ends with "}".
-    return f'{_codec.dump_tree(tree)[:-1]},"trace":{trace_text}}}'
+def dump_body(body: Body) -> str:
+    """The body as stored JSON text."""
+    return _codec.dump_tree(_unstructure(body))
 
 
 def load_body(text: str) -> Body:

@@ -37,6 +37,7 @@ from ._body import (
     FanOut,
     ParentLink,
     RollbackState,
+    TraceRows,
     Trees,
     dump_body,
     load_body,
@@ -250,10 +251,6 @@ class Run:
         drop = len(self.trace) - TRACE_LIMIT
         del self.trace[:drop]
 
-    def trace_text(self) -> str:
-        """The newest ``TRACE_LIMIT`` trace entries as JSON text."""
-        return _codec.dump_tree(self.trace[-TRACE_LIMIT:])
-
     # -------------------------------------------------------------- redaction
 
     def add_secrets(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
@@ -331,8 +328,8 @@ class Run:
                 breakpoints=self.run_breakpoints,
                 child_attempts=self.child_attempts,
                 span_context=self.span_context,
-            ),
-            self.trace_text(),
+                trace=TraceRows(self.trace[-TRACE_LIMIT:]),
+            )
         )
 
     def envelope(self, *, register: bool = False) -> StoredExecution:
