@@ -112,6 +112,29 @@ SUSPENDED = "suspended"
 class Run:
     """The in-process state of one execution, and driving it until it pauses or ends."""
 
+    # Attributes most runs never change: class defaults, set per instance when they do
+    # (a run on the memory store is created for every call: each assignment counts).
+    #: The rollback in progress (its undone steps leave the stored undo list at once).
+    rolling: Rollback | None = None
+    #: For an element of a fanned-out map: its parent.
+    parent: ParentLink | None = None
+    reason: str | None = None
+    error: FailureInfo | None = None
+    #: A rollback in progress (recorded before its first hook on durable storage).
+    rollback_state: RollbackState | None = None
+    #: Why the run stops starting steps, if it does.
+    stop: Stop | None = None
+    #: The reason given with a ``HALTED``/``CANCELLED`` stop.
+    stop_reason: str | None = None
+    #: The reason of a requested operator pause not carried out yet (stored).
+    pause_request: str | None = None
+    span_context: dict[str, str] | None = None
+    _flush: asyncio.Future[None] | None = None
+    #: With ``Stop.CANCELLED``: undo the completed steps first (exhausted attempts
+    #: while another process ran the execution: that owner does the undo).
+    undo_on_cancel: bool = False
+    inline_sync: bool = False
+
     def __init__(
         self,
         plan: Plan,
@@ -150,8 +173,6 @@ class Run:
         self.trees: dict[str, Any] = {}
         self.done: list[str] = []
         self.undo_stack: list[str] = []
-        #: The rollback in progress (its undone steps leave the stored undo list at once).
-        self.rolling: Rollback | None = None
         self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
         #: Interrupts no longer pending, by path, with their correlation ids.
@@ -159,35 +180,19 @@ class Run:
         #: Correlation ids the store holds for this execution (as last written or read).
         self.held_cids: frozenset[str] = frozenset()
         self.element_failures: dict[str, FailureInfo] = {}
-        #: Fanned-out maps: the batch each waits for; and this execution's parent, if it
-        #: is an element of one (see :mod:`reactor._fanout`).
+        #: Fanned-out maps: the batch each waits for (see :mod:`reactor._fanout`).
         self.fan_out: dict[str, FanOut] = {}
-        self.parent: ParentLink | None = None
         self.status = Status.RUNNING
-        self.reason: str | None = None
-        self.error: FailureInfo | None = None
         self.version = 0
         self.created_at = config.clock()
         self.updated_at = self.created_at
         self.owner = owner if owner is not None else new_token()
         self.fence = 1
-        #: A rollback in progress (recorded before its first hook on durable storage).
-        self.rollback_state: RollbackState | None = None
         #: Whether each completion is recorded before dependents start (DESIGN §9).
         self.eager = storage.durable and (plan.durability or config.durability) == "eager"
         self.lease = Lease()
-        #: Why the run stops starting steps, if it does.
-        self.stop: Stop | None = None
-        #: The reason given with a ``HALTED``/``CANCELLED`` stop.
-        self.stop_reason: str | None = None
-        #: The reason of a requested operator pause not carried out yet (stored).
-        self.pause_request: str | None = None
-        #: With ``Stop.CANCELLED``: undo the completed steps first (exhausted attempts
-        #: while another process ran the execution: that owner does the undo).
-        self.undo_on_cancel = False
         self.dirty = True
         self.active_tasks = 0
-        self.inline_sync = False
         self.clock = config.clock
         #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
         self.trace: list[tuple[Any, ...]] = []
@@ -201,7 +206,6 @@ class Run:
         self.secrets: set[str] = set()
         self.add_secrets(plan, inputs)
         self.otel = _otel.telemetry(plan.name, execution_id)
-        self.span_context: dict[str, str] | None = None
         middleware = config.middleware
         if self.otel is not None:
             middleware = (*middleware, self.otel)
@@ -210,7 +214,6 @@ class Run:
         # records): a run on the memory store needs no locks.
         self._write_lock = asyncio.Lock() if storage.durable else None
         self._checkpoint_lock = asyncio.Lock() if self.eager else None
-        self._flush: asyncio.Future[None] | None = None
         self.state_lock = threading.Lock()
 
     # ------------------------------------------------------------------ stops
