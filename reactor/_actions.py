@@ -88,7 +88,7 @@ async def start(
     if idempotency_key is not None:
         holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
         if holder != new_id:
-            return await _first_run(plan, storage, holder, idempotency_key)
+            return await first_run(plan, storage, holder, idempotency_key)
     run = Run(
         plan,
         new_id,
@@ -99,17 +99,7 @@ async def start(
         idempotency_key=idempotency_key,
         breakpoints=breakpoints,
     )
-    try:
-        run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
-        _codec.check_size(
-            _codec.dump_tree(run.inputs_tree),
-            what="the inputs",
-            limit=get_config().max_payload_bytes,
-        )
-    except SerializationError as exc:
-        raise InputInvalid(
-            exc.detail, errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
-        ) from exc
+    encode_inputs(run, values)
     if execution_id is not None or idempotency_key is not None:
         # Written up front so a caller-chosen id is refused at once when taken, and so a
         # second run with the same idempotency key finds this one. Other runs are first
@@ -125,7 +115,27 @@ async def start(
     return await run.drive()
 
 
-async def _first_run(plan: Plan, storage: Storage, holder: str, idempotency_key: str) -> Execution:
+def encode_inputs(run: Run, values: Mapping[str, Any]) -> None:
+    """Encode a new run's validated inputs for storage.
+
+    Raises:
+        InputInvalid: they cannot be encoded, or exceed ``max_payload_bytes``.
+    """
+    plan = run.plan
+    try:
+        run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=run.id)
+        _codec.check_size(
+            _codec.dump_tree(run.inputs_tree),
+            what="the inputs",
+            limit=get_config().max_payload_bytes,
+        )
+    except SerializationError as exc:
+        raise InputInvalid(
+            exc.detail, errors={"*": exc.detail}, reactor=plan.name, execution_id=run.id
+        ) from exc
+
+
+async def first_run(plan: Plan, storage: Storage, holder: str, idempotency_key: str) -> Execution:
     """The execution ``idempotency_key`` is bound to.
 
     Its starter binds the key, then stores the execution at once: a concurrent start can
@@ -165,7 +175,7 @@ async def _load(plan: Plan, storage: Storage, execution_id: str) -> StoredExecut
     return stored
 
 
-async def _load_run(
+async def load_run(
     plan: Plan, storage: Storage, execution_id: str, *, check: bool = True
 ) -> tuple[StoredExecution, Run]:
     stored = await _load(plan, storage, execution_id)
@@ -218,7 +228,7 @@ async def expire_overdue(
     it resumes is enqueued (:mod:`reactor._dispatch`) instead of run here.
     """
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
-        stored, run = await _load_run(plan, storage, execution_id)
+        stored, run = await load_run(plan, storage, execution_id)
         if stored.status is not Status.PAUSED:
             return None
         path = overdue(run.pending, get_config().clock(), strategies=strategies)
@@ -264,7 +274,7 @@ async def find(
     expired = await expire_overdue(plan, storage, execution_id)
     if expired is not None:
         return expired
-    return (await _load_run(plan, storage, execution_id))[1].snapshot()
+    return (await load_run(plan, storage, execution_id))[1].snapshot()
 
 
 def _pick(run: Run, step: str | None, correlation_id: str | None) -> str:
@@ -348,7 +358,7 @@ async def resume(
             execution_id = found.id
             stored, run = found, Run.from_stored(plan, storage, found)
         else:
-            stored, run = await _load_run(plan, storage, execution_id)
+            stored, run = await load_run(plan, storage, execution_id)
         if path is not None and path in run.resolved:
             raise AlreadyResumed(
                 "the interrupt was already resumed",
@@ -583,7 +593,7 @@ async def cancel(
         return attrs.evolve(live.snapshot(), status=Status.CANCELLED, reason=live.stop_reason)
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
         # Cancelling runs no step, so it works even after the class changed.
-        stored, run = await _load_run(plan, storage, execution_id, check=False)
+        stored, run = await load_run(plan, storage, execution_id, check=False)
         if stored.status.finished:
             raise _not_paused(run)
         run.status, run.reason = Status.CANCELLED, reason or "cancelled"
@@ -614,7 +624,7 @@ async def undo(
 ) -> Execution:
     """Undo the completed steps newest first, then mark the execution CANCELLED."""
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
-        stored, run = await _load_run(plan, storage, execution_id)
+        stored, run = await load_run(plan, storage, execution_id)
         if stored.status in (Status.RUNNING, Status.CANCELLED):
             raise _not_paused(run)
         try:
@@ -643,7 +653,7 @@ async def suspend(
         live.log("reactor.execution.suspend_requested", reason=reason)
         return live.snapshot()
     for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
-        stored, run = await _load_run(plan, storage, execution_id, check=False)
+        stored, run = await load_run(plan, storage, execution_id, check=False)
         if stored.status.finished:
             raise _not_paused(run)
         if stored.status is Status.PAUSED:
@@ -666,7 +676,7 @@ async def suspend(
 async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution | None:
     """Continue a running execution whose lease expired (its process died), once across
     all callers; ``None`` if it needed no recovery."""
-    stored, run = await _load_run(plan, storage, execution_id)
+    stored, run = await load_run(plan, storage, execution_id)
     if stored.status is not Status.RUNNING:
         return None
     try:

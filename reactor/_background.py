@@ -13,14 +13,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from . import _codec, _dispatch
-from ._actions import _first_run, _load_run
-from ._config import get_config
+from . import _dispatch
+from ._actions import encode_inputs, first_run, load_run
 from ._executor import Run, validate_inputs
 from ._plan import Plan
 from ._records import Execution
 from ._status import Status
-from .errors import InputInvalid, ReactorError, SerializationError, StorageError
+from .errors import ReactorError, StorageError
 from .storage import Storage, WriteConflict
 
 __all__ = ["advance", "hand_off", "submit"]
@@ -55,19 +54,9 @@ async def submit(
     if idempotency_key is not None:
         holder = await storage.reserve_idempotency_key(plan.name, idempotency_key, new_id)
         if holder != new_id:
-            return await _first_run(plan, storage, holder, idempotency_key)
+            return await first_run(plan, storage, holder, idempotency_key)
     run = Run(plan, new_id, storage, values, idempotency_key=idempotency_key)
-    try:
-        run.inputs_tree = _codec.encode(values, reactor=plan.name, execution_id=new_id)
-        _codec.check_size(
-            _codec.dump_tree(run.inputs_tree),
-            what="the inputs",
-            limit=get_config().max_payload_bytes,
-        )
-    except SerializationError as exc:
-        raise InputInvalid(
-            exc.detail, errors={"*": exc.detail}, reactor=plan.name, execution_id=new_id
-        ) from exc
+    encode_inputs(run, values)
     try:
         # Under a full lease: if the job is lost, the worker recovers the execution once
         # the lease runs out.
@@ -92,7 +81,7 @@ async def advance(plan: Plan, storage: Storage, execution_id: str, owner: str) -
     Raises:
         ExecutionNotFound: the execution does not exist (any more).
     """
-    stored, run = await _load_run(plan, storage, execution_id)
+    stored, run = await load_run(plan, storage, execution_id)
     if stored.status is not Status.RUNNING or run.owner != owner:
         return None
     try:
@@ -107,7 +96,7 @@ async def hand_off(plan: Plan, storage: Storage, execution_id: str) -> Execution
     """Claim a running execution whose lease expired and enqueue its continuation
     (the worker's recovery when a dispatcher is installed); ``None`` if it needed none
     or another worker claimed it first."""
-    stored, run = await _load_run(plan, storage, execution_id)
+    stored, run = await load_run(plan, storage, execution_id)
     if stored.status is not Status.RUNNING:
         return None
     try:

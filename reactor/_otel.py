@@ -101,7 +101,7 @@ class ExecutionTelemetry:
         self._context: Any = None
         self._steps: dict[str, tuple[Any, float]] = {}
 
-    def _first_run(self) -> Any:
+    def first_run(self) -> Any:
         """The context of the execution's first span, as a parent (``None``: this is it)."""
         return propagate.extract(self.stored) if self.stored else None
 
@@ -109,7 +109,7 @@ class ExecutionTelemetry:
         """Start the execution span (a child of, and linked to, the execution's first span
         when :attr:`stored` carries its context); return the context to store."""
         try:
-            parent = self._first_run()
+            parent = self.first_run()
             links = []
             if parent is not None:
                 remote = trace.get_current_span(parent).get_span_context()
@@ -214,7 +214,7 @@ class ExecutionTelemetry:
         # Before the run's own span exists (a resume logs first): under the first run's.
         span = self._tracer.start_span(
             "reactor.interrupt.wait",
-            context=self._context if self._context is not None else self._first_run(),
+            context=self._context if self._context is not None else self.first_run(),
             attributes={**self._attributes, "reactor.step": step},
             start_time=int((now - waited) * 1e9),
         )
