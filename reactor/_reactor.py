@@ -23,7 +23,7 @@ from ._sync import run_sync
 from .errors import DefinitionError, ExecutionNotFound, InputInvalid, SerializationError
 from .storage import Storage
 
-__all__ = ["Reactor", "registered", "registry"]
+__all__ = ["Reactor", "forget", "registered", "registry"]
 
 _registry: dict[str, type[Reactor]] = {}
 registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
@@ -37,6 +37,11 @@ _origins: dict[str, tuple[str, str]] = {}
 _API_NAMES: frozenset[str] = frozenset()
 """Public attributes of :class:`Reactor`, which no step or input may shadow (filled in
 once the class exists)."""
+
+
+def forget(name: str) -> None:
+    """Drop the class registered as ``name``, if any (``reactor.testing.unregister``)."""
+    _registry.pop(name, None)
 
 
 def registered(name: str) -> type[Reactor]:

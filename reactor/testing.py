@@ -37,7 +37,7 @@ import pytest
 from ._config import configure, get_config
 from ._dsl import NOTHING
 from ._plan import Call, Plan, StepKind
-from ._reactor import Reactor, _registry
+from ._reactor import Reactor, forget
 from .errors import ReactorError
 from .storage import MemoryStorage
 
@@ -189,4 +189,4 @@ def unregister(*names: str) -> None:
             ...
     """
     for name in names:
-        _registry.pop(name, None)
+        forget(name)
