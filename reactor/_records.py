@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -11,7 +11,7 @@ import attrs
 from ._status import Status
 from .errors import ExecutionFailed, FailureInfo, _StepTraceback
 
-__all__ = ["TRACE_LIMIT", "Context", "Execution", "PendingInterrupt", "TraceEntry"]
+__all__ = ["TRACE_LIMIT", "Context", "Execution", "PendingInterrupt", "TraceEntry", "trace_entries"]
 
 TRACE_LIMIT = 500
 """How many trace entries an execution keeps (the newest)."""
@@ -94,6 +94,23 @@ class Context:
         return f"{self.execution_id}:{self.step}"
 
 
+def trace_entries(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """The ``(event, step, time_ms, attempt, principal)`` entries that stored trace rows
+    stand for.
+
+    A row keeps its time in whole milliseconds (an int encodes in half a float's time).
+    A step attempt that completed right after it started is kept as one row: the
+    ``step.completed`` entry with the ``step.started`` time as a sixth column.
+    """
+    for row in rows:
+        if len(row) == 6:
+            event, step, millis, attempt, principal, started = row
+            yield ("step.started", step, started, attempt, None)
+            yield (event, step, millis, attempt, principal)
+        else:
+            yield tuple(row)
+
+
 @attrs.frozen
 class Execution:
     """A snapshot of one execution of a reactor, as stored after the last state change.
@@ -138,10 +155,10 @@ class Execution:
     @property
     def trace(self) -> tuple[TraceEntry, ...]:
         """Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries)."""
-        # Rows keep the time in whole milliseconds (an int encodes in half a float's time).
+        entries = list(trace_entries(self.trace_rows))[-TRACE_LIMIT:]
         return tuple(
             TraceEntry(event, step, millis / 1000, attempt, principal)
-            for event, step, millis, attempt, principal in self.trace_rows
+            for event, step, millis, attempt, principal in entries
         )
 
     @property

@@ -52,7 +52,7 @@ import structlog
 from . import _codec
 from ._config import configure, get_config
 from ._reactor import Reactor, registry
-from ._records import Execution
+from ._records import TRACE_LIMIT, Execution, trace_entries
 from ._status import Status
 from .errors import (
     DefinitionChanged,
@@ -758,7 +758,9 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
                     "attempt": attempt,
                     "principal": principal,
                 }
-                for event, step, when, attempt, principal in body.get("trace", ())
+                for event, step, when, attempt, principal in list(
+                    trace_entries(body.get("trace", ()))
+                )[-TRACE_LIMIT:]
             ],
         }
     except (KeyError, TypeError) as exc:
