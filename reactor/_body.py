@@ -183,8 +183,20 @@ class Body:
 
 _converter = cattrs.Converter()
 # Trees are plain JSON already (walking them would cost ~20 µs per body for nothing), and
-# so are optional strings and numbers: these are stored and read back as they are.
-_AS_IS = (Tree, Trees, TraceRows, str | None, int | None, float | None)
+# so are optional strings and numbers and the lists and maps of them: these are stored and
+# read back as they are (a body is only read from what a body wrote).
+_AS_IS = (
+    Tree,
+    Trees,
+    TraceRows,
+    str | None,
+    int | None,
+    float | None,
+    list[str],
+    dict[str, str | None],
+    dict[str, int],
+    dict[str, str] | None,
+)
 # (cattrs writes no call at all for the ``identity`` hook in the code it generates.)
 _converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
 _converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
