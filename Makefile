@@ -28,3 +28,4 @@ bench:
 	$(PYTHON) benchmarks/map.py
 	$(PYTHON) benchmarks/worker.py
 	cd benchmarks && $(PYTHON) scale.py
+	$(PYTHON) benchmarks/compare.py --base d37c5a6
