@@ -28,4 +28,5 @@ bench:
 	$(PYTHON) benchmarks/map.py
 	$(PYTHON) benchmarks/worker.py
 	cd benchmarks && $(PYTHON) scale.py
+	cd benchmarks && $(PYTHON) inbox.py
 	$(PYTHON) benchmarks/compare.py --base d37c5a6
