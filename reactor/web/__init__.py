@@ -8,7 +8,7 @@ Example::
     app = FastAPI()
     app.mount("/reactor", create_app(authorize=my_authorize, secret=SECRET))
 
-See ``docs/web.md`` for the API table and the pages.
+See the README's web section for the API table and the pages.
 """
 
 from ._app import Action, Authorize, create_app
