@@ -202,7 +202,24 @@ _converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
 _converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
 # Fields most executions leave at their default are left out of the stored text (and
 # read back as the default): each costs the encoder a key and a value at every write.
-_RARE = ("suspend_request", "breakpoints", "child_attempts", "span_context")
+_RARE = (
+    "suspend_request",
+    "breakpoints",
+    "child_attempts",
+    "span_context",
+    "frames",
+    "element_failures",
+    "rollback",
+    "undo_request",
+    "halt_reason",
+    "fan_out",
+    "parent",
+    "idempotency_key",
+    "version",
+    "retired",
+    "resolved",
+    "error",
+)
 _converter.register_unstructure_hook(
     StoredPending,
     make_dict_unstructure_fn(StoredPending, _converter, kind=override(omit_if_default=True)),
