@@ -105,14 +105,23 @@ async def start(
         # second run with the same idempotency key finds this one. Other runs are first
         # stored when they pause or end (or checkpoint); until then find and cancel reach
         # them through this process's registry of live runs.
-        try:
-            await run.write()
-        except WriteConflict as exc:
-            raise StorageError(
-                "an execution with this id exists already", reactor=plan.name, execution_id=new_id
-            ) from exc
+        await store_new(run)
     run.log("reactor.execution.started")
     return await run.drive()
+
+
+async def store_new(run: Run) -> None:
+    """Store a new execution (under a full lease, while running).
+
+    Raises:
+        StorageError: an execution with this id exists already.
+    """
+    try:
+        await run.write()
+    except WriteConflict as exc:
+        raise StorageError(
+            "an execution with this id exists already", reactor=run.plan.name, execution_id=run.id
+        ) from exc
 
 
 def encode_inputs(run: Run, values: Mapping[str, Any]) -> None:

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _dispatch
-from ._actions import encode_inputs, first_run, load_run
+from ._actions import encode_inputs, first_run, load_run, store_new
 from ._executor import Run, validate_inputs
 from ._plan import Plan
 from ._records import Execution
 from ._status import Status
-from .errors import ReactorError, StorageError
+from .errors import ReactorError
 from .storage import Storage, WriteConflict
 
 __all__ = ["advance", "hand_off", "submit"]
@@ -57,14 +57,9 @@ async def submit(
             return await first_run(plan, storage, holder, idempotency_key)
     run = Run(plan, new_id, storage, values, idempotency_key=idempotency_key)
     encode_inputs(run, values)
-    try:
-        # Under a full lease: if the job is lost, the worker recovers the execution once
-        # the lease runs out.
-        await run.write()
-    except WriteConflict as exc:
-        raise StorageError(
-            "an execution with this id exists already", reactor=plan.name, execution_id=new_id
-        ) from exc
+    # Under a full lease: if the job is lost, the worker recovers the execution once the
+    # lease runs out.
+    await store_new(run)
     run.log("reactor.execution.submitted")
     _dispatch.send(plan.name, new_id, run.owner, run.log)
     return run.snapshot()

@@ -478,14 +478,7 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
     for _ in range(_CAS_ATTEMPTS):
         stored = await _load(storage, args.id)
         if stored.status.finished:
-            why = f" ({stored.reason})" if stored.reason else ""
-            raise NotPaused(
-                f"the execution is {stored.status.value}{why}",
-                status=stored.status.value,
-                reason=stored.reason,
-                reactor=stored.reactor,
-                execution_id=stored.id,
-            )
+            raise _not_paused(stored)
         try:
             written = await storage.write(
                 _cancelled(stored, reason), expected_version=stored.version
@@ -505,14 +498,7 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
     for _ in range(_CAS_ATTEMPTS):
         stored = await _load(storage, args.id)
         if stored.status.finished:
-            why = f" ({stored.reason})" if stored.reason else ""
-            raise NotPaused(
-                f"the execution is {stored.status.value}{why}",
-                status=stored.status.value,
-                reason=stored.reason,
-                reactor=stored.reactor,
-                execution_id=stored.id,
-            )
+            raise _not_paused(stored)
         if stored.status is Status.PAUSED:
             _print_document(await _describe(stored), args.json)
             return
@@ -562,6 +548,17 @@ async def _serve(args: argparse.Namespace, storage: Storage) -> None:
 
 
 # ----------------------------------------------------------------------- helpers
+
+
+def _not_paused(stored: StoredExecution) -> NotPaused:
+    why = f" ({stored.reason})" if stored.reason else ""
+    return NotPaused(
+        f"the execution is {stored.status.value}{why}",
+        status=stored.status.value,
+        reason=stored.reason,
+        reactor=stored.reactor,
+        execution_id=stored.id,
+    )
 
 
 async def _load(storage: Storage, execution_id: str) -> StoredExecution:

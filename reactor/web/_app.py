@@ -672,17 +672,24 @@ class _Web:
 _Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+async def _answer(endpoint: _Endpoint, request: Request) -> Response | _Problem:
+    """The endpoint's response, or the refusal it raised (a ``ReactorError`` translated)."""
+    try:
+        return await endpoint(request)
+    except ReactorError as exc:
+        return _problem(exc)
+    except _Problem as exc:
+        return exc
+
+
 def _as_json(endpoint: _Endpoint) -> _Endpoint:
     """Refusals answered as ``{"error": code, "message": ..., ...}`` with their status."""
 
     @functools.wraps(endpoint)
     async def wrapped(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except ReactorError as exc:
-            problem = _problem(exc)
-        except _Problem as exc:
-            problem = exc
+        problem = await _answer(endpoint, request)
+        if isinstance(problem, Response):
+            return problem
         return JSONResponse(
             {"error": problem.code, "message": problem.message, **jsonable(problem.extra)},
             status_code=problem.status,
@@ -696,12 +703,9 @@ def _as_page(web: _Web, endpoint: _Endpoint) -> _Endpoint:
 
     @functools.wraps(endpoint)
     async def wrapped(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except ReactorError as exc:
-            problem = _problem(exc)
-        except _Problem as exc:
-            problem = exc
+        problem = await _answer(endpoint, request)
+        if isinstance(problem, Response):
+            return problem
         headings = {
             401: "Please sign in",
             403: "Not allowed",
