@@ -11,6 +11,8 @@ from celery import Celery
 import reactor.celery
 from reactor import Context, Input, Reactor, map_, step
 
+from map import SyncElement
+
 url = os.environ["REACTOR_REDIS_URL"]
 app = Celery("reactor_scale", broker=url, set_as_current=False)
 app.conf.update(worker_prefetch_multiplier=4, broker_connection_retry_on_startup=True)
@@ -65,23 +67,10 @@ class Ten(Reactor):
         return s9 + 1
 
 
-class Element(Reactor):
-    """Three def steps on one item."""
+class Element(SyncElement):
+    """Three def steps on one item (those of ``map.py``), under a name of its own."""
 
     name = "benchmarks.scale.Element"
-    item = Input()
-
-    @step
-    def reserve(self, item: int) -> int:
-        return item
-
-    @step
-    def price(self, reserve: int) -> int:
-        return reserve * 2
-
-    @step
-    def label(self, price: int) -> str:
-        return f"#{price}"
 
 
 class Fanned(Reactor):

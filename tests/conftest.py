@@ -31,17 +31,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
 
-from reactor import configure, get_config
+from reactor import Status, configure, get_config
+from reactor._executor import suspend_all
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
+from apps import runs
 from cluster import LocalCluster
 from faults import Calls, Proxy, RedisServer
 
@@ -180,3 +183,32 @@ def shared(redis_reactor: Storage, redis_url: str, monkeypatch: pytest.MonkeyPat
     ``$REACTOR_REDIS_URL`` use it; the test apps' step counters live there too."""
     monkeypatch.setenv("REACTOR_REDIS_URL", redis_url)
     return redis_reactor
+
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """Poll ``probe`` until it returns something true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+async def left_running(reactor: Any, execution_id: str, storage: Storage) -> None:
+    """Leave an execution of ``reactor`` running with an expired lease after its step
+    ``first``, as a graceful stop of its process would. (On a loop of its own: the sync
+    facade's would run the steps inline, blocking this watch.)"""
+    try:
+        run = asyncio.ensure_future(reactor.arun(execution_id=execution_id))
+        while not runs(execution_id, "first"):
+            await asyncio.sleep(0.01)
+        suspend_all()
+        assert (await run).status is Status.RUNNING
+    finally:
+        await storage.aclose()

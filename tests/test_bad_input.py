@@ -68,10 +68,10 @@ def nest(depth: int) -> list[Any]:
     return tree
 
 
-class Echo(Reactor):
-    """Reserves, waits for a schema-free reply, returns it."""
+class Reserving(Reactor):
+    """Reserves a slot, released when the run rolls back: what a bad input must undo."""
 
-    name = "bad.Echo"
+    name = "bad.Reserving"
 
     @step
     def reserve(self) -> str:
@@ -80,6 +80,12 @@ class Echo(Reactor):
     @reserve.undo
     def release(self, result: str) -> None:
         UNDONE.append(result)
+
+
+class Echo(Reserving):
+    """Reserves, waits for a schema-free reply, returns it."""
+
+    name = "bad.Echo"
 
     reply = interrupt(wait_for="reserve")
 
@@ -129,19 +135,11 @@ def _key_for(where: str) -> str:
     return where
 
 
-class Raising(Reactor):
+class Raising(Reserving):
     """An interrupt whose body or correlation id callable raises, as the input asks."""
 
     name = "bad.Raising"
     where = Input()
-
-    @step
-    def reserve(self) -> str:
-        return "slot"
-
-    @reserve.undo
-    def release(self, result: str) -> None:
-        UNDONE.append(result)
 
     @interrupt(wait_for="reserve", correlation_id=_key_for)
     def approval(self, where: str) -> dict[str, str]:
@@ -150,19 +148,11 @@ class Raising(Reactor):
         return {}
 
 
-class Bulky(Reactor):
+class Bulky(Reserving):
     """A step whose result is as large as asked."""
 
     name = "bad.Bulky"
     size = Input(schema={"type": "integer"})
-
-    @step
-    def reserve(self) -> str:
-        return "slot"
-
-    @reserve.undo
-    def release(self, result: str) -> None:
-        UNDONE.append(result)
 
     @step
     def fetch(self, reserve: str, size: int) -> str:
@@ -173,36 +163,20 @@ class Bulky(Reactor):
         COMPENSATED.append(type(error).__name__)
 
 
-class Returns(Reactor):
+class Returns(Reserving):
     """A step result holding a lone surrogate, after a step with an undo."""
 
     name = "bad.Returns"
-
-    @step
-    def reserve(self) -> str:
-        return "slot"
-
-    @reserve.undo
-    def release(self, result: str) -> None:
-        UNDONE.append(result)
 
     @step
     def label(self, reserve: str) -> str:
         return reserve + SURROGATE
 
 
-class Halting(Reactor):
+class Halting(Reserving):
     """Halts with a reason holding a lone surrogate, after a step with an undo."""
 
     name = "bad.Halting"
-
-    @step
-    def reserve(self) -> str:
-        return "slot"
-
-    @reserve.undo
-    def release(self, result: str) -> None:
-        UNDONE.append(result)
 
     @step
     def stop(self, reserve: str) -> Halt:

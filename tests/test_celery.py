@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -26,28 +26,16 @@ from reactor.worker import Worker
 
 from apps import TESTS, counters, runs, subprocess_env, undone
 from apps.background import Approval, Chain, Crashy, Fanned
-from conftest import reactor_using
+from conftest import reactor_using, wait_until
 from faults import RedisServer
 
 pytest.importorskip("celery")
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
-T = TypeVar("T")
 
 LEASE_SECONDS = 1.5
 """The workers' lease: a crashed worker's execution is recoverable this soon."""
-
-
-def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def start_worker(name: str, url: str, log: Path) -> subprocess.Popen[bytes]:

@@ -20,7 +20,6 @@ import pytest
 import redis
 
 from reactor import ExecutionNotFound, Status, Storage
-from reactor._executor import suspend_all
 from reactor._sync import run_sync
 from reactor.cli import main
 from reactor.worker import Worker
@@ -29,6 +28,7 @@ from apps import runs, subprocess_env, undone
 from apps.approval import Approval
 from apps.grace import Lingering
 from apps.tripwire import Parked
+from conftest import left_running
 
 
 def reactor(
@@ -265,24 +265,12 @@ def test_graph_without_a_class_is_a_usage_error(redis_url: str) -> None:
 # ------------------------------------------------------------------ worker --grace
 
 
-async def _suspended_lingering(execution_id: str, storage: Storage) -> None:
-    """Leave a Lingering execution running with an expired lease after ``first``."""
-    try:
-        run = asyncio.ensure_future(Lingering.arun(execution_id=execution_id))
-        while not runs(execution_id, "first"):
-            await asyncio.sleep(0.01)
-        suspend_all()
-        assert (await run).status is Status.RUNNING
-    finally:
-        await storage.aclose()
-
-
 @pytest.mark.slow
 def test_the_worker_leaves_a_step_to_recovery_after_its_grace_period(
     shared: Storage, redis_url: str
 ) -> None:
     execution_id = uuid.uuid4().hex
-    asyncio.run(_suspended_lingering(execution_id, shared))
+    asyncio.run(left_running(Lingering, execution_id, shared))
     worker = subprocess.Popen(
         [sys.executable, "-m", "reactor", "--app", "apps.grace", "worker", "--grace", "0.5"],
         env=subprocess_env(redis_url),
@@ -333,7 +321,7 @@ def test_cancel_of_a_running_execution_leaves_the_lease_schedule(
     shared: Storage, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     execution_id = uuid.uuid4().hex
-    asyncio.run(_suspended_lingering(execution_id, shared))
+    asyncio.run(left_running(Lingering, execution_id, shared))
     record = run_sync(shared.load(execution_id))
     assert record is not None and record.status is Status.RUNNING
 

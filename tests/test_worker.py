@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import pytest
 import structlog
@@ -31,9 +31,7 @@ from reactor.worker import Worker
 from apps import runs, subprocess_env, undone
 from apps.recovery import Gauged, Naps, Slow
 from apps.timeouts import Defaulting, Expiring, Reminder
-from conftest import reactor_using
-
-T = TypeVar("T")
+from conftest import left_running, reactor_using, wait_until
 
 
 @pytest.fixture(params=["redis", "cluster"])
@@ -59,17 +57,6 @@ def worker_logs() -> Iterator[list[MutableMapping[str, Any]]]:
         # capture_logs leaves structlog "configured", which would make reactor log every
         # transition in the tests that follow.
         structlog.reset_defaults()
-
-
-def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stored(storage: Storage, execution_id: str) -> StoredExecution:
@@ -338,26 +325,12 @@ def test_the_worker_command_exits_promptly_on_sigterm_when_idle(redis_url: str) 
         worker.wait_for("reactor.worker.stopped")
 
 
-async def _suspended_naps(execution_id: str, storage: Storage) -> None:
-    """Leave a Naps execution running with an expired lease after ``first``, as a
-    graceful stop of its process would. (On a loop of its own: the sync facade's would
-    run the steps inline, blocking this watch.)"""
-    try:
-        run = asyncio.ensure_future(Naps.arun(execution_id=execution_id))
-        while not runs(execution_id, "first"):
-            await asyncio.sleep(0.01)
-        suspend_all()
-        assert (await run).status is Status.RUNNING
-    finally:
-        await storage.aclose()
-
-
 @pytest.mark.slow
 def test_the_worker_command_checkpoints_the_step_in_flight_on_sigterm(
     shared: Storage,
 ) -> None:
     execution_id = uuid.uuid4().hex
-    asyncio.run(_suspended_naps(execution_id, shared))
+    asyncio.run(left_running(Naps, execution_id, shared))
     assert "first" in Naps.find(execution_id).results
 
     with WorkerProcess(os.environ["REACTOR_REDIS_URL"]) as worker:
