@@ -7,7 +7,6 @@ requests inside it are codec trees (JSON with type tags), decoded by the engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any, NewType
 
 import attrs
@@ -24,11 +23,12 @@ __all__ = [
     "ParentLink",
     "RollbackState",
     "StoredPending",
-    "TraceRows",
+    "TraceText",
     "Tree",
     "Trees",
     "dump_body",
     "load_body",
+    "stored_tree",
 ]
 
 Tree = NewType("Tree", object)
@@ -37,10 +37,9 @@ Tree = NewType("Tree", object)
 Trees = NewType("Trees", dict[str, Tree])
 """Codec trees by step path or frame prefix, stored and read back as they are."""
 
-TraceRows = NewType("TraceRows", Sequence[Sequence[object]])
-"""Trace entries as ``[event, step, time, attempt, principal]`` rows (the fields of
-:class:`reactor.TraceEntry`, the time in whole milliseconds), stored and read back as
-they are."""
+TraceText = NewType("TraceText", str)
+"""Trace rows (see :mod:`reactor._trace`) as JSON arrays separated by commas, stored and
+read back as text."""
 
 
 @attrs.define
@@ -126,8 +125,7 @@ class Body:
         owner: Token of the process that runs (or last ran) the execution.
         fence: Grows by one with each new owner (:attr:`reactor.Context.fence`).
         inputs: The root inputs (codec tree).
-        results: ``{step_path: codec tree}`` of completed steps.
-        done: Paths of completed steps, in completion order.
+        results: ``{step_path: codec tree}`` of completed steps, in completion order.
         undo: Paths of completed steps with an undo hook not yet undone, oldest first.
         pending: Pending interrupts by path.
         resolved: Interrupt paths a payload was accepted for.
@@ -146,7 +144,9 @@ class Body:
             the class, such as the CLI's ``show``, can tell it).
         fan_out: The batch each fanned-out map of the execution waits for, by path.
         parent: For an element of a fanned-out map: its parent.
-        trace: The timeline (the newest ``TRACE_LIMIT`` entries), as rows.
+        trace: The timeline: its newest entries as rows in JSON text
+            (:mod:`reactor._trace`).
+        trace_length: How many rows ``trace`` holds.
         suspend_request: Reason of a requested operator pause the owner must carry out.
         breakpoints: The breakpoints given to ``run`` (class-level ones come from the class).
         child_attempts: Attempts used by ``compose(..., retries=N)`` children, by path.
@@ -158,7 +158,6 @@ class Body:
     fence: int = 1
     inputs: Tree = Tree(None)
     results: Trees = attrs.Factory(lambda: Trees({}))
-    done: list[str] = attrs.Factory(list)
     undo: list[str] = attrs.Factory(list)
     pending: dict[str, StoredPending] = attrs.Factory(dict)
     resolved: list[str] = attrs.Factory(list)
@@ -174,7 +173,8 @@ class Body:
     returns: str | None = None
     fan_out: dict[str, FanOut] = attrs.Factory(dict)
     parent: ParentLink | None = None
-    trace: TraceRows = attrs.Factory(lambda: TraceRows([]))
+    trace: TraceText = TraceText("")
+    trace_length: int = 0
     suspend_request: str | None = None
     breakpoints: list[str] = attrs.Factory(list)
     child_attempts: dict[str, int] = attrs.Factory(dict)
@@ -188,7 +188,6 @@ _converter = cattrs.Converter()
 _AS_IS = (
     Tree,
     Trees,
-    TraceRows,
     str | None,
     int | None,
     float | None,
@@ -200,6 +199,11 @@ _AS_IS = (
 # (cattrs writes no call at all for the ``identity`` hook in the code it generates.)
 _converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
 _converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
+_converter.register_unstructure_hook(TraceText, identity)
+# A body written before the trace was kept as text holds a list of rows.
+_converter.register_structure_hook(
+    TraceText, lambda value, _: value if isinstance(value, str) else _codec.dump_tree(value)[1:-1]
+)
 # Fields most executions leave at their default are left out of the stored text (and
 # read back as the default): each costs the encoder a key and a value at every write.
 _RARE = (
@@ -228,6 +232,12 @@ _rare: dict[str, Any] = {name: override(omit_if_default=True) for name in _RARE}
 _converter.register_unstructure_hook(Body, make_dict_unstructure_fn(Body, _converter, **_rare))
 _unstructure = _converter.get_unstructure_hook(Body)
 _structure = _converter.get_structure_hook(Body)
+
+
+def stored_tree(record: Any) -> Any:
+    """A record the body holds (pending interrupt, failure, rollback...) as stored JSON
+    data, as :func:`dump_body` writes it."""
+    return _converter.unstructure(record)
 
 
 def dump_body(body: Body) -> str:

@@ -32,16 +32,7 @@ from typing import Any
 import attrs
 
 from . import _codec, _otel
-from ._body import (
-    Body,
-    FanOut,
-    ParentLink,
-    RollbackState,
-    TraceRows,
-    Trees,
-    dump_body,
-    load_body,
-)
+from ._body import FanOut, ParentLink, RollbackState, load_body, stored_tree
 from ._config import get_config
 from ._dispatch import installed
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
@@ -58,6 +49,7 @@ from ._retry import cas_retry
 from ._saga import Rollback, compensations, failure, outcome
 from ._scheduler import schedule
 from ._status import Status
+from ._trace import Trace, parse_rows
 from .errors import (
     ArgumentInvalid,
     CorrelationConflict,
@@ -171,7 +163,6 @@ class Run:
         self.results: dict[str, Any] = {}
         self.binder = Binder(execution_id, plan.name, self.results)
         self.trees: dict[str, Any] = {}
-        self.done: list[str] = []
         self.undo_stack: list[str] = []
         self.pending: dict[str, Pending] = {}
         self.resolved: set[str] = set()
@@ -194,8 +185,8 @@ class Run:
         self.dirty = True
         self.active_tasks = 0
         self.clock = config.clock
-        #: ``(event, step, time, attempt, principal)`` of :attr:`Execution.trace`.
-        self.trace: list[tuple[Any, ...]] = []
+        #: The rows of :attr:`Execution.trace`.
+        self.trace = Trace()
         #: Breakpoints given to ``run`` (stored), and all that apply at the root.
         self.run_breakpoints = sorted(breakpoints)
         self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
@@ -244,15 +235,10 @@ class Run:
         principal: str | None = None,
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
-        trace = self.trace
-        trace.append((event, step, int(self.clock() * 1000), attempt, principal))
-        if len(trace) > 2 * TRACE_LIMIT:
-            self.trim_trace()
-
-    def trim_trace(self) -> None:
-        """Keep the newest ``TRACE_LIMIT`` entries (and their encoded texts)."""
-        drop = len(self.trace) - TRACE_LIMIT
-        del self.trace[:drop]
+        rows = self.trace.rows
+        rows.append((event, step, int(self.clock() * 1000), attempt, principal))
+        if len(rows) > 2 * TRACE_LIMIT:
+            self.trace.trim()
 
     # -------------------------------------------------------------- redaction
 
@@ -303,37 +289,60 @@ class Run:
     # ------------------------------------------------------------------ storage
 
     def body(self) -> str:
-        return dump_body(
-            Body(
-                owner=self.owner,
-                fence=self.fence,
-                inputs=self.inputs_tree,
-                results=Trees(self.trees),
-                done=self.done,
-                undo=self.rolling.left(self.undo_stack) if self.rolling else self.undo_stack,
-                pending={p: v.stored() for p, v in self.pending.items()},
-                resolved=sorted(self.resolved),
-                retired=self.retired,
-                frames=Trees(self.frame_trees),
-                element_failures=self.element_failures,
-                error=self.error,
-                halt_reason=self.stop_reason if self.stop is Stop.HALTED else None,
-                rollback=self.rollback_state,
-                undo_request=self.stop_reason
-                if self.stop is Stop.CANCELLED and self.undo_on_cancel
-                else None,
-                idempotency_key=self.idempotency_key,
-                version=self.plan.version,
-                returns=self.plan.returns,
-                fan_out=self.fan_out,
-                parent=self.parent,
-                suspend_request=self.pause_request,
-                breakpoints=self.run_breakpoints,
-                child_attempts=self.child_attempts,
-                span_context=self.span_context,
-                trace=TraceRows(self.trace[-TRACE_LIMIT:]),
-            )
-        )
+        """The stored body: the text :func:`dump_body` makes of this state's :class:`Body`,
+        built directly (made at every write, the record and its conversion would cost a
+        tenth of the write; the test suite holds the two to the same text)."""
+        trace, trace_length = self.trace.stored()
+        rolling = self.rolling
+        pending = self.pending
+        tree: dict[str, Any] = {
+            "owner": self.owner,
+            "fence": self.fence,
+            "inputs": self.inputs_tree,
+            "results": self.trees,
+            "undo": rolling.left(self.undo_stack) if rolling else self.undo_stack,
+            "pending": {p: stored_tree(v.stored()) for p, v in pending.items()}
+            if pending
+            else {},
+            "returns": self.plan.returns,
+            "trace": trace,
+            "trace_length": trace_length,
+        }
+        # Fields most executions leave at their default are left out, as dump_body does.
+        if self.resolved:
+            tree["resolved"] = sorted(self.resolved)
+        if self.retired:
+            tree["retired"] = self.retired
+        if self.frame_trees:
+            tree["frames"] = self.frame_trees
+        if self.element_failures:
+            tree["element_failures"] = stored_tree(self.element_failures)
+        if self.error is not None:
+            tree["error"] = stored_tree(self.error)
+        stop = self.stop
+        if stop is Stop.HALTED and self.stop_reason is not None:
+            tree["halt_reason"] = self.stop_reason
+        if self.rollback_state is not None:
+            tree["rollback"] = stored_tree(self.rollback_state)
+        if stop is Stop.CANCELLED and self.undo_on_cancel and self.stop_reason is not None:
+            tree["undo_request"] = self.stop_reason
+        if self.idempotency_key is not None:
+            tree["idempotency_key"] = self.idempotency_key
+        if self.plan.version is not None:
+            tree["version"] = self.plan.version
+        if self.fan_out:
+            tree["fan_out"] = stored_tree(self.fan_out)
+        if self.parent is not None:
+            tree["parent"] = stored_tree(self.parent)
+        if self.pause_request is not None:
+            tree["suspend_request"] = self.pause_request
+        if self.run_breakpoints:
+            tree["breakpoints"] = self.run_breakpoints
+        if self.child_attempts:
+            tree["child_attempts"] = self.child_attempts
+        if self.span_context is not None:
+            tree["span_context"] = self.span_context
+        return _codec.dump_tree(tree)
 
     def envelope(self, *, register: bool = False) -> StoredExecution:
         """The execution as storage keeps it.
@@ -447,7 +456,7 @@ class Run:
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
         run.add_secrets(plan, run.root.inputs)
-        run.trace = [tuple(row) for row in body.trace]
+        run.trace = Trace(body.trace, body.trace_length)
         run.child_attempts = body.child_attempts
         run.span_context = body.span_context
         if run.otel is not None:
@@ -482,25 +491,35 @@ class Run:
                         execution_id=stored.id,
                         step=prefix[:-1],
                     )
-            for path in body.done:
-                run.node_at(path)
             for path, held in body.pending.items():
                 if held.kind == "interrupt":
                     run.node_at(path)
         run.trees = body.results
-        run.results.update(
-            (path, run._decode_result(path, tree)) for path, tree in run.trees.items()
-        )
-        run.done = body.done
+        results = run.results
+        for path, tree in body.results.items():
+            results[path] = run.restore(path, tree, check=check)
         run.undo_stack = body.undo
         run.pending = {p: Pending.from_stored(p, v) for p, v in body.pending.items()}
         run.resolved = set(body.resolved)
         return run
 
-    def _decode_result(self, path: str, tree: Any) -> Any:
-        prefix, name = split(path)
-        plan = plan_at(self.plan, prefix)
-        return _codec.decode(tree, plan.result_hint(name) if plan else None)
+    def restore(self, path: str, tree: Any, *, check: bool = True) -> Any:
+        """The stored result ``tree`` of the step at ``path``, decoded to its annotation.
+
+        Raises:
+            DefinitionChanged: ``check`` and the class no longer declares the step.
+        """
+        if "." in path:
+            prefix, name = split(path)
+            plan = plan_at(self.plan, prefix)
+        else:  # a root step, the common case: no path to walk
+            plan, name = self.plan, path
+        node = plan.nodes.get(name) if plan is not None else None
+        if node is None:
+            if check:
+                self.node_at(path)  # raises
+            return _codec.decode(tree)
+        return _codec.decode(tree, node.kind.result_hint(node))
 
     def node_at(self, path: str) -> Node:
         """The node a step path names.
@@ -574,16 +593,15 @@ class Run:
             self.request_stop(Stop.PAUSE, body.suspend_request)
         # Keep what others recorded (who cancelled, suspended, resumed) in the trace.
         # (Rows are stored as written: whole milliseconds read back the same.)
-        known = set(self.trace[-TRACE_LIMIT:])
-        for stored_row in body.trace[-_FOREIGN_WINDOW:]:
-            row = tuple(stored_row)
+        known = set(self.trace.all()[-TRACE_LIMIT:])
+        for row in parse_rows(body.trace)[-_FOREIGN_WINDOW:]:
             if row[0] in _FOREIGN_EVENTS and row not in known:
-                self.trace.append(row)
+                self.trace.rows.append(row)
         arrived = False
         for path in body.resolved:
             if path not in self.resolved and path in body.results:
                 tree = body.results[path]
-                self.accept_payload(path, self._decode_result(path, tree), tree)
+                self.accept_payload(path, self.restore(path, tree), tree)
                 arrived = True
             elif path not in self.resolved and path in self.pending:
                 self.release(path)
@@ -642,7 +660,6 @@ class Run:
             ) from exc
         self.results[path] = value
         self.trees[path] = tree
-        self.done.append(path)
         if undoable:
             self.undo_stack.append(path)
         self.dirty = True
@@ -655,7 +672,6 @@ class Run:
         self.resolved.add(path)
         self.results[path] = payload
         self.trees[path] = tree
-        self.done.append(path)
         self.dirty = True
 
     def release(self, path: str) -> None:
@@ -880,7 +896,7 @@ class Run:
         log = self.log
         note = self.note
         clock = self.clock
-        trace = self.trace
+        trace = self.trace.rows
         value: Any = None
         while True:
             attempt += 1
@@ -947,14 +963,14 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        completed = ("step.completed", path, int(clock() * 1000), attempt, None)
+        completed_ms = int(clock() * 1000)
         if trace and trace[-1] is started:
             # One row for both (see reactor._records.trace_entries): half the rows to store.
-            trace[-1] = (*completed, started[2])
+            trace[-1] = ("step.completed", path, completed_ms, attempt, None, started[2])
         else:
-            trace.append(completed)
+            trace.append(("step.completed", path, completed_ms, attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:
-            self.trim_trace()
+            self.trace.trim()
         if log.enabled:
             log("reactor.step.completed", step=path, attempt=attempt)
         return True
@@ -1124,7 +1140,6 @@ class Run:
         for path in [p for p in self.results if p.startswith(prefix)]:
             del self.results[path]
             self.trees.pop(path, None)
-        self.done = [p for p in self.done if not p.startswith(prefix)]
         self.undo_stack = [p for p in self.undo_stack if not p.startswith(prefix)]
         self.resolved = {p for p in self.resolved if not p.startswith(prefix)}
         for path in [p for p in self.pending if p.startswith(prefix)]:
@@ -1736,7 +1751,7 @@ class Run:
             validation_errors=list(validation_errors),
             created_at=dt.datetime.fromtimestamp(self.created_at, dt.UTC),
             updated_at=dt.datetime.fromtimestamp(self.updated_at, dt.UTC),
-            trace_rows=self.trace[-TRACE_LIMIT:],
+            trace_rows=self.trace.view(),
         )
 
     async def snapshot_or_stored(self) -> Execution:

@@ -297,8 +297,3 @@ class Plan:
     breaking: bool = False
     redacted: frozenset[str] = frozenset()
     durability: str | None = None
-
-    def result_hint(self, step: str) -> Any:
-        """The annotation a stored result of ``step`` is restored to (``None``: as stored)."""
-        node = self.nodes.get(step)
-        return node.kind.result_hint(node) if node is not None else None

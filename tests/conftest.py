@@ -40,7 +40,8 @@ import pytest
 import redis
 
 from reactor import Status, configure, get_config
-from reactor._executor import suspend_all
+from reactor._body import Body, TraceText, Trees, dump_body
+from reactor._executor import Run, Stop, suspend_all
 from reactor._sync import run_sync
 from reactor.storage import MemoryStorage, RedisStorage, Storage
 
@@ -79,6 +80,59 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     asyncio.run(run())
     return True
+
+
+def _body_of_record(run: Run) -> str:
+    """The body of ``run`` made the typed way: its :class:`Body` record, converted by
+    cattrs (what ``Run.body`` builds directly, for speed)."""
+    trace, trace_length = run.trace.stored()
+    return dump_body(
+        Body(
+            owner=run.owner,
+            fence=run.fence,
+            inputs=run.inputs_tree,
+            results=Trees(run.trees),
+            undo=run.rolling.left(run.undo_stack) if run.rolling else run.undo_stack,
+            pending={p: v.stored() for p, v in run.pending.items()},
+            resolved=sorted(run.resolved),
+            retired=run.retired,
+            frames=Trees(run.frame_trees),
+            element_failures=run.element_failures,
+            error=run.error,
+            halt_reason=run.stop_reason if run.stop is Stop.HALTED else None,
+            rollback=run.rollback_state,
+            undo_request=run.stop_reason
+            if run.stop is Stop.CANCELLED and run.undo_on_cancel
+            else None,
+            idempotency_key=run.idempotency_key,
+            version=run.plan.version,
+            returns=run.plan.returns,
+            fan_out=run.fan_out,
+            parent=run.parent,
+            suspend_request=run.pause_request,
+            breakpoints=run.run_breakpoints,
+            child_attempts=run.child_attempts,
+            span_context=run.span_context,
+            trace=TraceText(trace),
+            trace_length=trace_length,
+        )
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _bodies_match_their_record() -> Iterator[None]:
+    """Every body the engine writes, in every test, is the text its typed record makes:
+    ``Run.body`` builds it directly and must not drift from :class:`Body`."""
+    built = Run.body
+
+    def checked(run: Run) -> str:
+        text = built(run)
+        assert text == _body_of_record(run), "Run.body() differs from its Body record"
+        return text
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Run, "body", checked)
+        yield
 
 
 @pytest.fixture(scope="session")
