@@ -301,9 +301,7 @@ class Run:
             "inputs": self.inputs_tree,
             "results": self.trees,
             "undo": rolling.left(self.undo_stack) if rolling else self.undo_stack,
-            "pending": {p: stored_tree(v.stored()) for p, v in pending.items()}
-            if pending
-            else {},
+            "pending": {p: stored_tree(v.stored()) for p, v in pending.items()} if pending else {},
             "returns": self.plan.returns,
             "trace": trace,
             "trace_length": trace_length,
