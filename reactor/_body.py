@@ -188,6 +188,7 @@ _converter = cattrs.Converter()
 _AS_IS = (
     Tree,
     Trees,
+    TraceText,
     str | None,
     int | None,
     float | None,
@@ -199,11 +200,6 @@ _AS_IS = (
 # (cattrs writes no call at all for the ``identity`` hook in the code it generates.)
 _converter.register_unstructure_hook_func(lambda kind: kind in _AS_IS, identity)
 _converter.register_structure_hook_func(lambda kind: kind in _AS_IS, lambda value, _: value)
-_converter.register_unstructure_hook(TraceText, identity)
-# A body written before the trace was kept as text holds a list of rows.
-_converter.register_structure_hook(
-    TraceText, lambda value, _: value if isinstance(value, str) else _codec.dump_tree(value)[1:-1]
-)
 # Fields most executions leave at their default are left out of the stored text (and
 # read back as the default): each costs the encoder a key and a value at every write.
 _RARE = (

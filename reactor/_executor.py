@@ -186,7 +186,7 @@ class Run:
         self.active_tasks = 0
         self.clock = config.clock
         #: The rows of :attr:`Execution.trace`.
-        self.trace = Trace()
+        self.trace = Trace(self.created_at)
         #: Breakpoints given to ``run`` (stored), and all that apply at the root.
         self.run_breakpoints = sorted(breakpoints)
         self.breakpoints = frozenset(self.run_breakpoints) | plan.breakpoints
@@ -235,8 +235,9 @@ class Run:
         principal: str | None = None,
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
-        rows = self.trace.rows
-        rows.append((event, step, int(self.clock() * 1000), attempt, principal))
+        trace = self.trace
+        rows = trace.rows
+        rows.append((event, step, int(self.clock() * 1000) - trace.base, attempt, principal))
         if len(rows) > 2 * TRACE_LIMIT:
             self.trace.trim()
 
@@ -454,7 +455,7 @@ class Run:
         run.inputs_tree = body.inputs
         run.root.inputs = _codec.decode(body.inputs)
         run.add_secrets(plan, run.root.inputs)
-        run.trace = Trace(body.trace, body.trace_length)
+        run.trace = Trace(stored.created_at, body.trace, body.trace_length)
         run.child_attempts = body.child_attempts
         run.span_context = body.span_context
         if run.otel is not None:
@@ -895,6 +896,7 @@ class Run:
         note = self.note
         clock = self.clock
         trace = self.trace.rows
+        base = self.trace.base
         value: Any = None
         while True:
             attempt += 1
@@ -904,7 +906,7 @@ class Run:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
             # note() inlined: steps are the hot path.
-            started = ("step.started", path, int(clock() * 1000), attempt, None)
+            started = ("step.started", path, int(clock() * 1000) - base, attempt, None)
             trace.append(started)
             if log.enabled:
                 log("reactor.step.started", step=path, attempt=attempt)
@@ -961,12 +963,21 @@ class Run:
         except (SerializationError, OutputInvalid) as exc:
             self.fail(frame, node, path, exc, compensate=True)
             return None
-        completed_ms = int(clock() * 1000)
+        completed = int(clock() * 1000) - base
         if trace and trace[-1] is started:
-            # One row for both (see reactor._records.trace_entries): half the rows to store.
-            trace[-1] = ("step.completed", path, completed_ms, attempt, None, started[2])
+            # One short row for both (see reactor._trace): rows are stored at every write.
+            began = started[2]
+            trace[-1] = (
+                (path, began, completed - began, attempt)
+                if attempt > 1
+                else (
+                    path,
+                    began,
+                    completed - began,
+                )
+            )
         else:
-            trace.append(("step.completed", path, completed_ms, attempt, None))
+            trace.append(("step.completed", path, completed, attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:
             self.trace.trim()
         if log.enabled:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -11,7 +11,7 @@ import attrs
 from ._status import Status
 from .errors import ExecutionFailed, FailureInfo, _StepTraceback
 
-__all__ = ["TRACE_LIMIT", "Context", "Execution", "PendingInterrupt", "TraceEntry", "trace_entries"]
+__all__ = ["TRACE_LIMIT", "Context", "Execution", "PendingInterrupt", "TraceEntry"]
 
 TRACE_LIMIT = 500
 """How many trace entries an execution keeps (the newest)."""
@@ -94,23 +94,6 @@ class Context:
         return f"{self.execution_id}:{self.step}"
 
 
-def trace_entries(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """The ``(event, step, time_ms, attempt, principal)`` entries that stored trace rows
-    stand for.
-
-    A row keeps its time in whole milliseconds (an int encodes in half a float's time).
-    A step attempt that completed right after it started is kept as one row: the
-    ``step.completed`` entry with the ``step.started`` time as a sixth column.
-    """
-    for row in rows:
-        if len(row) == 6:
-            event, step, millis, attempt, principal, started = row
-            yield ("step.started", step, started, attempt, None)
-            yield (event, step, millis, attempt, principal)
-        else:
-            yield tuple(row)
-
-
 @attrs.frozen
 class Execution:
     """A snapshot of one execution of a reactor, as stored after the last state change.
@@ -132,7 +115,8 @@ class Execution:
             one ``{"path", "message"}`` dict per violation; otherwise empty.
         created_at: When it started (UTC).
         updated_at: When it was last stored (UTC).
-        trace_rows: The rows :attr:`trace` is made of.
+        trace_rows: The ``(event, step, time_ms, attempt, principal)`` entries
+            :attr:`trace` is made of.
     """
 
     id: str
@@ -146,7 +130,7 @@ class Execution:
     validation_errors: list[dict[str, str]] = attrs.Factory(list)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
-    #: ``(event, step, time, attempt, principal)`` rows; :attr:`trace` makes the records
+    #: ``(event, step, time_ms, attempt, principal)`` entries; :attr:`trace` makes the records
     #: when asked (most callers never look, and a run pays for nothing it does not show).
     #: Left out of comparisons: a snapshot taken while the run goes on and the record
     #: read back later may differ only in entries added in between.
@@ -155,7 +139,7 @@ class Execution:
     @property
     def trace(self) -> tuple[TraceEntry, ...]:
         """Its timeline, oldest first (the newest ``TRACE_LIMIT`` entries)."""
-        entries = list(trace_entries(self.trace_rows))[-TRACE_LIMIT:]
+        entries = list(self.trace_rows)[-TRACE_LIMIT:]
         return tuple(
             TraceEntry(event, step, millis / 1000, attempt, principal)
             for event, step, millis, attempt, principal in entries

@@ -3,22 +3,37 @@
 Every write stores the whole trace with the rest of the body, so its rows are kept as
 JSON text once encoded: a row is encoded once in the life of a process and is parsed
 only when somebody looks at the trace (:attr:`reactor.Execution.trace`), not at every
-write and read of the execution. The rows are those of
-:func:`reactor._records.trace_entries`.
+write and read of the execution.
+
+Rows are short, for the same reason (the JSON writer's time grows with the number of
+values): times are whole milliseconds since the execution was created, and a step attempt
+that completed right after it started -- the common case -- is one row of three values.
+:func:`entries` turns rows back into trace entries:
+
+- ``(event, step, time, attempt, principal)``: any event;
+- ``(step, started, took)`` or ``(step, started, took, attempt)``: a ``step.started`` and a
+  ``step.completed`` entry, ``took`` milliseconds apart (attempt 1 unless given).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 from . import _codec
 from ._records import TRACE_LIMIT
 
-__all__ = ["Trace", "TraceView", "parse_rows"]
+__all__ = ["Entry", "Trace", "TraceView", "entries", "epoch_ms", "parse_rows"]
 
 Row = tuple[Any, ...]
+Entry = tuple[str, str | None, int, int | None, str | None]
+"""``(event, step, time in epoch milliseconds, attempt, principal)``."""
+
+
+def epoch_ms(seconds: float) -> int:
+    """An epoch time in whole milliseconds (the trace's unit)."""
+    return int(seconds * 1000)
 
 
 def parse_rows(text: str) -> list[Row]:
@@ -26,19 +41,35 @@ def parse_rows(text: str) -> list[Row]:
     return [tuple(row) for row in json.loads(f"[{text}]")] if text else []
 
 
+def entries(rows: Iterable[Row], base: int) -> Iterator[Entry]:
+    """The trace entries ``rows`` stand for; ``base``: the execution's creation time
+    (:func:`epoch_ms` of it: row times count from it)."""
+    for row in rows:
+        if len(row) == 5:
+            event, step, millis, attempt, principal = row
+            yield (event, step, base + millis, attempt, principal)
+        else:
+            step, started, took = row[:3]
+            attempt = row[3] if len(row) == 4 else 1
+            yield ("step.started", step, base + started, attempt, None)
+            yield ("step.completed", step, base + started + took, attempt, None)
+
+
 class Trace:
     """Rows read from the store, as their stored text, followed by rows added since.
 
     Attributes:
+        base: The execution's creation time in epoch milliseconds: row times count from it.
         text: The stored rows: JSON arrays separated by commas (``""``: none).
         count: How many rows :attr:`text` holds.
         rows: Rows added since the text was last made (appended to directly on the hot
             path; :meth:`stored` moves them into the text).
     """
 
-    __slots__ = ("count", "rows", "text")
+    __slots__ = ("base", "count", "rows", "text")
 
-    def __init__(self, text: str = "", count: int = 0) -> None:
+    def __init__(self, created_at: float, text: str = "", count: int = 0) -> None:
+        self.base = epoch_ms(created_at)
         self.text = text
         self.count = count
         self.rows: list[Row] = []
@@ -68,34 +99,36 @@ class Trace:
         return [*parse_rows(self.text), *self.rows]
 
     def view(self) -> TraceView:
-        """The rows as they are now, parsed when read (for :class:`reactor.Execution`)."""
-        return TraceView(self.text, tuple(self.rows))
+        """The entries as they are now, made when read (for :class:`reactor.Execution`)."""
+        return TraceView(self.base, self.text, tuple(self.rows))
 
 
-class TraceView(Sequence[Row]):
-    """The rows of a trace at one moment, parsed on first use."""
+class TraceView(Sequence[Entry]):
+    """The entries of a trace at one moment, parsed on first use."""
 
-    __slots__ = ("_added", "_rows", "_text")
+    __slots__ = ("_added", "_base", "_entries", "_text")
 
-    def __init__(self, text: str, added: tuple[Row, ...]) -> None:
+    def __init__(self, base: int, text: str, added: tuple[Row, ...]) -> None:
+        self._base = base
         self._text = text
         self._added = added
-        self._rows: list[Row] | None = None
+        self._entries: list[Entry] | None = None
 
-    def _parsed(self) -> list[Row]:
-        if self._rows is None:
-            self._rows = [*parse_rows(self._text), *self._added]
-        return self._rows
+    def _made(self) -> list[Entry]:
+        if self._entries is None:
+            rows = [*parse_rows(self._text), *self._added]
+            self._entries = list(entries(rows, self._base))
+        return self._entries
 
     @overload
-    def __getitem__(self, index: int) -> Row: ...
+    def __getitem__(self, index: int) -> Entry: ...
     @overload
-    def __getitem__(self, index: slice) -> Sequence[Row]: ...
-    def __getitem__(self, index: int | slice) -> Row | Sequence[Row]:
-        return self._parsed()[index]
+    def __getitem__(self, index: slice) -> Sequence[Entry]: ...
+    def __getitem__(self, index: int | slice) -> Entry | Sequence[Entry]:
+        return self._made()[index]
 
     def __len__(self) -> int:
-        return len(self._parsed())
+        return len(self._made())
 
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self._parsed())
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._made())

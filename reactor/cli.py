@@ -52,8 +52,9 @@ import structlog
 from . import _codec
 from ._config import configure, get_config
 from ._reactor import Reactor, registry
-from ._records import TRACE_LIMIT, Execution, trace_entries
+from ._records import TRACE_LIMIT, Execution
 from ._status import Status
+from ._trace import Trace, entries, epoch_ms, parse_rows
 from .errors import (
     DefinitionChanged,
     ExecutionNotFound,
@@ -504,12 +505,11 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
             return
         body = _body(stored)
         body["suspend_request"] = reason
-        trace = body.get("trace")
-        if not isinstance(trace, list):
-            trace = []
-        # A row of the body's trace: event, step, time (ms), attempt, principal.
-        trace.append(["suspended", "suspended", round(time.time() * 1000), None, None])
-        body["trace"] = trace
+        trace = Trace(stored.created_at, body.get("trace", ""), body.get("trace_length", 0))
+        trace.rows.append(
+            ("suspended", "suspended", epoch_ms(time.time()) - trace.base, None, None)
+        )
+        body["trace"], body["trace_length"] = trace.stored()
         try:
             written = await storage.write(
                 stored.evolve(body=json.dumps(body, separators=(",", ":"))),
@@ -756,7 +756,7 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
                     "principal": principal,
                 }
                 for event, step, when, attempt, principal in list(
-                    trace_entries(body.get("trace", ()))
+                    entries(parse_rows(body.get("trace", "")), epoch_ms(stored.created_at))
                 )[-TRACE_LIMIT:]
             ],
         }

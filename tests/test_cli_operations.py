@@ -78,6 +78,12 @@ def test_list_show_and_cancel_work_from_stored_data_alone(shared: Storage, redis
     assert document["interrupts"][0]["step"] == "confirm"
     # The schema is declared by the class, which this command did not import.
     assert document["interrupts"][0]["schema"] is None
+    # The trace read from the stored rows alone is the one the engine shows.
+    assert [(e["event"], e["step"], e["attempt"]) for e in document["trace"]] == [
+        (e.event, e.step, e.attempt) for e in ex.trace
+    ]
+    assert [e["event"] for e in document["trace"]] == ["step.started", "step.completed", "paused"]
+    assert document["trace"][0]["time"][:16] == minute(ex.created_at).replace(" ", "T")[:16]
 
     cancelled = reactor("cancel", ex.id, "--reason", "ops", url=redis_url)
     assert cancelled.returncode == 0, cancelled.stderr
