@@ -18,10 +18,11 @@ from typing import Any
 import attrs
 
 from . import _codec, _dispatch
+from ._body import ParentLink
 from ._config import get_config
 from ._dsl import NOTHING
 from ._executor import SUSPENDED, Run, Stop, live_run, validate_inputs
-from ._fanout import element_finished
+from ._fanout import bar_element, element_finished, element_id
 from ._graph import breakpoint_error
 from ._interrupts import overdue, schema_errors
 from ._log import emitter
@@ -569,11 +570,13 @@ async def _request_undo(run: Run, reason: str) -> None:
     live = live_run(run.plan, run.id)
     if live is not None:
         live.request_cancel(reason, undo=True)
+    await _cancel_elements(run, reason, undo=True)
 
 
 async def _cancel_with_undo(run: Run, reason: str, principal: str | None = None) -> Execution:
     """Claim the run, undo its completed steps newest first, end it CANCELLED."""
     await run.claim()
+    await _cancel_elements(run, reason, undo=True, principal=principal)
     dropped = sum(not p.is_hold for p in run.pending.values())
     if dropped:
         run.log("reactor.execution.interrupts_dropped", dropped=dropped)
@@ -620,11 +623,71 @@ async def cancel(
             live.request_cancel(run.reason)
         run.log("reactor.execution.cancelled", reason=run.reason, dropped=dropped)
         run.pending.clear()
+        await _cancel_elements(run, run.reason, undo=False, principal=principal)
         if run.parent is not None:
             # An element of a fanned-out map: its parent must not wait for it any more
             # (whoever was running it reports again when it stops; that changes nothing).
             await element_finished(storage, run.parent)
         return run.snapshot()
+    raise AssertionError("unreachable: cas_retry raises when exhausted")
+
+
+async def _cancel_elements(
+    run: Run, reason: str, *, undo: bool, principal: str | None = None
+) -> None:
+    """End the elements of ``run``'s fanned-out maps along with it, as an in-process map's
+    elements end with their execution (see :mod:`reactor._fanout`).
+
+    Live elements are cancelled (``undo``: with their completed steps undone);
+    ``undo`` also undoes the completed elements, highest index first.
+    """
+    for path, batch in list(run.fan_out.items()):
+        node = run.node_at(path)
+        assert node.child is not None
+        for index in reversed(range(batch.start, batch.end)):
+            if index not in batch.done:
+                link = ParentLink(run.plan.name, run.id, path, index)
+                await _cancel_element(
+                    node.child, run.storage, link, reason, undo=undo, principal=principal
+                )
+        if undo:
+            await run.undo_elements(node, path, range(batch.end))
+
+
+async def _cancel_element(
+    plan: Plan,
+    storage: Storage,
+    link: ParentLink,
+    reason: str,
+    *,
+    undo: bool,
+    principal: str | None,
+) -> None:
+    """Cancel one element of a fanned-out map whose parent is being cancelled: as
+    :func:`cancel` does (``undo``: as :func:`_cancel_with_undo` or, while it runs, as
+    :func:`_request_undo` does), or store it cancelled if its parent has not yet."""
+    execution_id = element_id(link.id, link.path, link.index)
+    for _ in cas_retry(reactor=plan.name, execution_id=execution_id):
+        stored = await storage.load(execution_id)
+        if stored is None:
+            if await bar_element(storage, plan, execution_id, link, reason):
+                return
+            continue  # its parent started it meanwhile
+        if stored.status.finished:
+            # Ended by itself first: a completed one is undone with the map, if asked.
+            return
+        try:
+            if not undo:
+                await cancel(plan, storage, execution_id, reason, principal=principal)
+            elif stored.status is Status.PAUSED:
+                await _cancel_with_undo(Run.from_stored(plan, storage, stored), reason, principal)
+            else:
+                await _request_undo(Run.from_stored(plan, storage, stored), reason)
+        except NotPaused:
+            return  # it ended meanwhile
+        except WriteConflict:
+            continue
+        return
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 

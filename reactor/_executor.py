@@ -36,7 +36,7 @@ from ._body import FanOut, ParentLink, RollbackState, load_body, stored_tree
 from ._config import get_config
 from ._dispatch import installed
 from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
-from ._fanout import element_finished, element_id, start_element
+from ._fanout import element_failure, element_finished, element_id, start_element
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
 from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
@@ -54,7 +54,6 @@ from .errors import (
     ArgumentInvalid,
     CorrelationConflict,
     DefinitionChanged,
-    ExecutionFailed,
     ExecutionNotFound,
     FailureInfo,
     InputInvalid,
@@ -1260,21 +1259,8 @@ class Run:
                 if failed:
                     index, element = failed[0]
                     await self.undo_elements(node, path, range(batch.end))
-                    info = element.error
-                    self.fail(
-                        frame,
-                        node,
-                        path,
-                        ExecutionFailed(
-                            f"element {index} ended {element.status.value}"
-                            + (f": {info.type}: {info.message}" if info else ""),
-                            failure=info or FailureInfo(None, element.status.value, "Ended"),
-                            reactor=node.child.name,
-                            execution_id=element.id,
-                            step=info.step if info else None,
-                        ),
-                        compensate=False,
-                    )
+                    where, error = element_failure(node.child, path, index, element)
+                    self.fail(frame, node, where, error, compensate=False)
                     return None
             if batch.end == count:
                 break
@@ -1315,6 +1301,10 @@ class Run:
         self.fan_out[path] = batch
         self.dirty = True
         await self.store()
+        if self.stop is Stop.CANCELLED:
+            # Cancelled before this batch was stored: the cancel ended the batches it
+            # saw, not this one, so none of it may start.
+            return batch
         starts = []
         for index in range(batch.start, batch.end):
             element = f"{path}[{index}]"

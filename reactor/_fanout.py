@@ -9,22 +9,29 @@ batch with a compare-and-set write of the parent; the write that completes the b
 a paused parent also claims it and enqueues its continuation, so exactly one element
 wakes it. (A parent still running when the batch completes sees that write as a
 conflict and looks again before pausing.)
+
+Cancelling the parent ends the elements of its batch too, as an in-process map's
+elements end with their execution (:func:`reactor._actions.cancel`): each live one is
+cancelled, and one its parent has not stored yet is stored cancelled
+(:func:`bar_element`), so the parent's start of it finds it taken and enqueues nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from . import _dispatch
+from . import _codec, _dispatch
 from ._body import Body, ParentLink, dump_body, load_body
 from ._config import get_config
 from ._lease import new_token
 from ._plan import Plan
+from ._records import Execution
 from ._retry import cas_retry
 from ._status import Status
+from .errors import ExecutionFailed, FailureInfo
 from .storage import Storage, StoredExecution, WriteConflict
 
-__all__ = ["element_finished", "element_id", "start_element"]
+__all__ = ["bar_element", "element_failure", "element_finished", "element_id", "start_element"]
 
 
 def element_id(parent_id: str, path: str, index: int) -> str:
@@ -36,24 +43,72 @@ async def start_element(
     storage: Storage, plan: Plan, execution_id: str, inputs: Any, link: ParentLink
 ) -> None:
     """Store element ``execution_id`` (running, no step run) and enqueue it, unless it
-    exists already (started before the parent's process died)."""
+    exists already (started before the parent's process died, or barred by a cancel)."""
     owner = new_token()
-    body = Body(owner=owner, inputs=inputs, version=plan.version, returns=plan.returns)
-    body.parent = link
-    record = StoredExecution(
-        id=execution_id,
-        reactor=plan.name,
-        status=Status.RUNNING,
-        version=0,
-        body=dump_body(body),
-        created_at=get_config().clock(),
-    )
+    record = _new_element(plan, execution_id, inputs, link, owner, Status.RUNNING)
     try:
         # Under a full lease: a lost job is recovered by the worker once it runs out.
         await storage.write(record, expected_version=0, lease_seconds=get_config().lease_seconds)
     except WriteConflict:
         return
     _dispatch.send(plan.name, execution_id, owner)
+
+
+async def bar_element(
+    storage: Storage, plan: Plan, execution_id: str, link: ParentLink, reason: str
+) -> bool:
+    """Store element ``execution_id`` cancelled before its parent stores it; ``False`` if
+    it exists already. (Its inputs are the parent's to compute: it is stored without.)"""
+    inputs = _codec.encode({}, reactor=plan.name, execution_id=execution_id)
+    record = _new_element(plan, execution_id, inputs, link, new_token(), Status.CANCELLED)
+    try:
+        await storage.write(record.evolve(reason=reason), expected_version=0)
+    except WriteConflict:
+        return False
+    return True
+
+
+def _new_element(
+    plan: Plan, execution_id: str, inputs: Any, link: ParentLink, owner: str, status: Status
+) -> StoredExecution:
+    body = Body(owner=owner, inputs=inputs, version=plan.version, returns=plan.returns)
+    body.parent = link
+    return StoredExecution(
+        id=execution_id,
+        reactor=plan.name,
+        status=status,
+        version=0,
+        body=dump_body(body),
+        created_at=get_config().clock(),
+    )
+
+
+def element_failure(
+    child: Plan, path: str, index: int, element: Execution
+) -> tuple[str, ExecutionFailed]:
+    """The failure a failed element gives its fail-fast map at ``path``: where, and what.
+
+    As the map run in process reports it: at the path of the element's failed step under
+    the map, with its exception's type name and message. (That exception died in the
+    element's process; an :class:`ExecutionFailed` of its type name stands in for it.)
+    An element that ended without a failed step fails the map itself.
+    """
+    info = element.error
+    if info is None or info.step is None:
+        return path, ExecutionFailed(
+            f"element {index} ended {element.status.value}"
+            + (f": {info.type}: {info.message}" if info else ""),
+            failure=info or FailureInfo(None, element.status.value, "Ended"),
+            reactor=child.name,
+            execution_id=element.id,
+        )
+    stand_in = cast(
+        type[ExecutionFailed], type(info.type, (ExecutionFailed,), {"__module__": __name__})
+    )
+    error = stand_in(
+        info.message, failure=info, reactor=child.name, execution_id=element.id, step=info.step
+    )
+    return f"{path}[{index}].{info.step}", error
 
 
 async def element_finished(storage: Storage, link: ParentLink) -> None:

@@ -182,7 +182,7 @@ def test_a_failed_element_stops_the_fanned_out_map_and_undoes_the_rest(
     drain(jobs)
     failed = Fanned.find(ex.id)
     assert failed.failed and failed.error is not None
-    assert failed.error.step == "lines" and "cannot price 120" in failed.error.message
+    assert failed.error.step == "lines[120].price" and failed.error.message == "cannot price 120"
     # The second batch (100-199) ran; the third never started; all completed ones undone.
     assert counters().get("priced:there") == "200"
     assert undone("there") == [str(n) for n in reversed(range(200)) if n != 120]

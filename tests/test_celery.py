@@ -20,6 +20,7 @@ import pytest
 
 from reactor import Execution, Status
 from reactor._dispatch import install_dispatcher, installed
+from reactor._fanout import element_id
 from reactor._sync import run_sync
 from reactor.storage import RedisStorage
 from reactor.worker import Worker
@@ -199,3 +200,75 @@ def test_a_fanned_out_map_of_1000_items_matches_the_in_process_one(
     assert failed.error.step == here_failed.error.step == "total"
     expected = [str(n) for n in reversed(items)]
     assert undone(f"{tag}-failed") == undone(f"{tag}-here-failed") == expected
+
+
+def gated_run(tag: str) -> tuple[Any, Execution, int, list[int]]:
+    """A :class:`celery_app.Gated` map of four elements on the two workers: one
+    completed, two inside their ``enter`` (waiting for the gate), one queued behind
+    them. The reactor, the paused parent, the completed element and those waiting."""
+    from celery_app import Gated  # imported once `workers` set $REACTOR_REDIS_URL
+
+    ex = Gated.run(items=[0, 1, 2, 3], tag=tag)
+    assert ex.status is Status.PAUSED
+
+    def waiting() -> tuple[int, list[int]] | None:
+        entered = [i for i in range(4) if runs(tag, f"enter{i}")]
+        passed = [i for i in range(4) if runs(tag, f"after{i}")]
+        if len(entered) < 3 or not passed:
+            return None
+        return passed[0], [i for i in entered if i != passed[0]]
+
+    first, at_gate = wait_until(waiting, timeout=15, what="two elements at the gate")
+    return Gated, ex, first, at_gate
+
+
+def step_starts(tag: str) -> dict[str, int]:
+    return {f"{s}{i}": runs(tag, f"{s}{i}") for s in ("enter", "after") for i in range(4)}
+
+
+@pytest.mark.parametrize("undo", [False, True], ids=["cancel", "undo"])
+def test_ending_a_fanned_out_parent_ends_its_elements_in_flight(
+    workers: list[Path], undo: bool
+) -> None:
+    tag = uuid.uuid4().hex
+    try:
+        cls, ex, first, at_gate = gated_run(tag)
+        ended_parent = cls.undo(ex.id) if undo else cls.cancel(ex.id)
+        assert ended_parent.status is Status.CANCELLED
+        # Those at the gate finish the step in flight and start no other; the queued
+        # one starts none.
+        counters().set(f"open:{tag}", 1)
+        gate = cls.__reactor_plan__.nodes["gates"].child.reactor
+        ids = [element_id(ex.id, "gates", index) for index in range(4)]
+        statuses = [ended(gate, i, timeout=10).status for i in ids]
+    finally:
+        counters().set(f"open:{tag}", 1)
+    time.sleep(1)  # anything still to start would have started by now
+    assert statuses == [
+        Status.COMPLETED if i == first and not undo else Status.CANCELLED for i in range(4)
+    ]
+    assert step_starts(tag) == {
+        **{f"enter{i}": int(i == first or i in at_gate) for i in range(4)},
+        **{f"after{i}": int(i == first) for i in range(4)},
+    }
+    # Each completed `enter` undone once, as the in-process map undoes them: those in
+    # flight by their workers, the completed element by the undo.
+    assert sorted(undone(tag)) == (sorted(str(i) for i in [first, *at_gate]) if undo else [])
+    assert cls.find(ex.id).status is Status.CANCELLED
+
+
+def test_a_failed_fanned_out_element_names_its_step_as_in_process(workers: list[Path]) -> None:
+    items = list(range(6))
+    tag = uuid.uuid4().hex
+    dispatcher = installed()
+    install_dispatcher(None)  # no task queue: the same map runs in this process
+    try:
+        here = Fanned.run(items=items, tag=f"{tag}-here", fail_at=3)
+    finally:
+        install_dispatcher(dispatcher)
+    fanned = ended(Fanned, Fanned.run(items=items, tag=tag, fail_at=3).id, timeout=15)
+    assert here.failed and fanned.failed
+    assert here.error is not None and fanned.error is not None
+    assert fanned.error.step == here.error.step == "lines[3].price"
+    assert (fanned.error.type, fanned.error.message) == (here.error.type, here.error.message)
+    assert fanned.error.message == "cannot price 3"
