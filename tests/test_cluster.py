@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from storage.declared import declared_keys_only
 
 from reactor import Reactor, Status, interrupt, schemas, step
 from reactor._sync import run_sync
@@ -19,6 +20,11 @@ from reactor.storage import RedisStorage
 
 from cluster import LocalCluster
 from conftest import reactor_using
+
+
+@pytest.fixture(autouse=True)
+def _declared_keys_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    declared_keys_only(monkeypatch)
 
 
 class Order(Reactor):
@@ -88,7 +94,7 @@ def test_every_key_of_one_reactor_hashes_to_one_slot(
     # Several kinds of keys of Order share that one slot.
     order_keys = [k for k in keys if "{reactor:shop.Order}" in k]
     kinds = {k.split("}:")[1].split(":")[0] for k in order_keys}
-    assert {"exec", "corr", "status", "deadlines", "idem", "early"} <= kinds, kinds
+    assert {"exec", "corr", "status", "expiry", "deadlines", "idem", "early"} <= kinds, kinds
 
 
 def test_lookups_by_id_and_listings_walk_the_reactors(

@@ -2,9 +2,8 @@
 
 Every key starts with the storage's prefix (``reactor`` by default), so several
 applications can share one Redis database. The templates below are the only place
-key names are spelled out; the Lua scripts build the keys they discover at run
-time (an execution found in an index, an old status) from the affixes
-:class:`Keys` derives from these same templates.
+key names are spelled out: the Lua scripts never build a key name, every key a script
+touches is passed to it in ``KEYS`` (see :mod:`reactor.storage._lua`).
 
 In the templates, ``{reactor}`` is the reactor's registry name percent-encoded
 (:func:`urllib.parse.quote`: only ``A-Za-z0-9_.-~`` kept as they are), so that a ``:``
@@ -34,6 +33,7 @@ __all__ = [
     "CLUSTER_DEADLINES",
     "CLUSTER_EARLY",
     "CLUSTER_EXECUTION",
+    "CLUSTER_EXPIRY",
     "CLUSTER_IDEMPOTENCY",
     "CLUSTER_LEASES",
     "CLUSTER_REACTOR_STATUS",
@@ -42,9 +42,11 @@ __all__ = [
     "DEADLINES",
     "EARLY",
     "EXECUTION",
+    "EXPIRY",
     "IDEMPOTENCY",
     "LEASES",
     "REACTORS",
+    "REACTOR_EXPIRY",
     "REACTOR_STATUS",
     "STATUS",
     "TAKEN",
@@ -62,6 +64,14 @@ STATUS = "{prefix}:status:{status}"
 
 REACTOR_STATUS = "{prefix}:status:{status}:{reactor}"
 """Sorted set: like :data:`STATUS`, restricted to one reactor."""
+
+EXPIRY = "{prefix}:expiry:{status}"
+"""Sorted set (finished statuses): the ids of :data:`STATUS` of the same status, scored by
+when the execution expires, so that a finished write can drop expired entries of the
+index without reading (or naming) the executions behind them."""
+
+REACTOR_EXPIRY = "{prefix}:expiry:{status}:{reactor}"
+"""Sorted set: like :data:`EXPIRY`, for :data:`REACTOR_STATUS`."""
 
 DEADLINES = "{prefix}:deadlines"
 """Sorted set: ids of live executions with a deadline, scored by the deadline."""
@@ -85,6 +95,7 @@ _TAG = "{{{prefix}:{reactor}}}"
 CLUSTER_EXECUTION = _TAG + ":exec:{execution_id}"
 CLUSTER_CORRELATIONS = _TAG + ":corr"
 CLUSTER_REACTOR_STATUS = _TAG + ":status:{status}"
+CLUSTER_EXPIRY = _TAG + ":expiry:{status}"
 CLUSTER_DEADLINES = _TAG + ":deadlines"
 CLUSTER_LEASES = _TAG + ":leases"
 CLUSTER_IDEMPOTENCY = _TAG + ":idem:{key}"
@@ -94,10 +105,6 @@ CLUSTER_TAKEN = _TAG + ":taken:{token}:{correlation_id}"
 REACTORS = "{prefix}:reactors"
 """Set (cluster layout): the names of the reactors that have stored executions, which
 listings and schedules walk."""
-
-# Stands for the variable part of a template when it is split into a head and a tail
-# for the Lua scripts; it cannot occur in a template or a prefix meant for Redis keys.
-_HOLE = "\0"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -127,20 +134,11 @@ class Keys:
 
     def execution(self, execution_id: str, reactor: str | None = None) -> str:
         """Key of the hash holding execution ``execution_id`` (of ``reactor``)."""
-        head, tail = self.execution_affixes(reactor)
-        return head + execution_id + tail
-
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- Keys is a small frozen value
-    def execution_affixes(self, reactor: str | None = None) -> tuple[str, str]:
-        """``(head, tail)`` such that ``head + execution_id + tail`` is the execution key."""
         if self.cluster:
-            template = CLUSTER_EXECUTION.format(
-                prefix=self.prefix, reactor=self._tagged(reactor), execution_id=_HOLE
+            return CLUSTER_EXECUTION.format(
+                prefix=self.prefix, reactor=self._tagged(reactor), execution_id=execution_id
             )
-        else:
-            template = EXECUTION.format(prefix=self.prefix, execution_id=_HOLE)
-        head, _, tail = template.partition(_HOLE)
-        return head, tail
+        return EXECUTION.format(prefix=self.prefix, execution_id=execution_id)
 
     def correlations(self, reactor: str) -> str:
         """Key of the correlation index of ``reactor``."""
@@ -157,11 +155,15 @@ class Keys:
             return STATUS.format(prefix=self.prefix, status=status)
         return REACTOR_STATUS.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
 
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 -- see execution_affixes
-    def status_affixes(self, reactor: str | None = None) -> tuple[str, str]:
-        """``(head, tail)`` such that ``head + status + tail`` is :meth:`status` of ``reactor``."""
-        head, _, tail = self.status(_HOLE, reactor).partition(_HOLE)
-        return head, tail
+    def expiry(self, status: str, reactor: str | None = None) -> str:
+        """Key of the expiry schedule of :meth:`status` ``(status, reactor)``."""
+        if self.cluster:
+            return CLUSTER_EXPIRY.format(
+                prefix=self.prefix, status=status, reactor=self._tagged(reactor)
+            )
+        if reactor is None:
+            return EXPIRY.format(prefix=self.prefix, status=status)
+        return REACTOR_EXPIRY.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
 
     @property
     def deadlines(self) -> str:

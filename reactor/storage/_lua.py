@@ -4,12 +4,16 @@ Every script's header says what each ``KEYS[i]`` and ``ARGV[i]`` is; the script 
 them into named locals first. Replies that are not plain data are tagged tables
 (``{'ok', ...}``, ``{'conflict', ...}``) that Python matches on.
 
-Keys the script only discovers while running (the execution an index entry points at,
-the index of the status an execution had) are built from key affixes passed in ARGV,
-which :class:`~reactor.storage._keys.Keys` derives from its templates. In the cluster
-layout those affixes carry the reactor's hash tag, so such a key is always in the slot
-of the keys the call declares, which Redis Cluster allows; every key known before the
-call (the reactor's status indexes included) is declared in KEYS.
+Every key a script touches is passed in ``KEYS``, as Redis's scripting contract asks
+(Redis does not check it; ``tests/storage/declared.py`` does): a script never builds a
+key name. Where the key depends on what the script reads, either all candidates are
+passed -- the status indexes, one per status, of which the script picks the one of the
+status it reads -- or the caller passes the key it expects and the script checks the
+expectation under its atomicity, answering with what it found instead when it was
+wrong, so that the caller calls again with that key: the execution holding a
+correlation id (``LOAD_BY_CORRELATION``, ``PUT_EARLY``). A listing reads index entries
+in one script (``LIST_INDEXES``) and the executions they name in a second one
+(``LIST_PAGE``), which checks each entry again.
 
 An execution hash has the fields ``reactor``, ``status``, ``version``, ``body``,
 ``correlation_ids`` (JSON array), ``created_at``, ``updated_at``, ``write_token`` (the
@@ -20,7 +24,8 @@ when a script computes them) so they read back exactly. An early payload is a ha
 
 Leases are stamped in server time (``TIME``): a caller's clock never decides whether a
 lease ran out. Every script does bounded work whatever the number of keys: the longest,
-``LIST``, reads a window of each index whose size the caller bounds.
+``LIST_INDEXES`` and ``LIST_PAGE``, read a window of each index whose size the caller
+bounds.
 
 Lua compares strings with the server's locale; where the order must be Redis's own
 (sorted-set members, byte by byte), scripts compare bytes themselves.
@@ -31,7 +36,8 @@ from __future__ import annotations
 __all__ = [
     "EXPIRED_LEASES",
     "EXPIRED_LEASES_SCORED",
-    "LIST",
+    "LIST_INDEXES",
+    "LIST_PAGE",
     "LOAD_BY_CORRELATION",
     "PUT_EARLY",
     "RESERVE_IDEMPOTENCY_KEY",
@@ -47,18 +53,20 @@ WRITE = """
 -- KEYS[2]   correlation index of the reactor (hash: correlation id -> execution id)
 -- KEYS[3]   deadline schedule (zset)
 -- KEYS[4]   lease schedule (zset)
--- KEYS[4+i] early-payload key of the i-th correlation id listed in the envelope
---           (none when the new status is finished: it holds no correlation id)
+-- KEYS[5..] the status indexes and expiry schedules ARGV[1][4] points at, then from
+--           KEYS[ARGV[1][3]] on, the early-payload key of each correlation id listed in
+--           the envelope, in order (none when the new status is finished: it holds no
+--           correlation id)
 -- ARGV[1]   a JSON array of what every write of the reactor sends alike (the client
 --           encodes it once per reactor):
---   [1]   execution key head  } execution key of id X = head .. X .. tail
---   [2]   execution key tail  }
---   [3]   status index head   } status index of status S = head .. S .. tail
---   [4]   status index tail   }
---   [5]   reactor status index head  } the same, restricted to the reactor
---   [6]   reactor status index tail  }
---   [7]   retention in milliseconds (expiry of a finished execution)
---   [8]   the running status value
+--   [1]   retention in milliseconds (expiry of a finished execution)
+--   [2]   the running status value
+--   [3]   position in KEYS of the first early-payload key
+--   [4]   object: status -> array of {i, j}: KEYS[i] is an index listing the
+--         executions of that status (zset of ids scored by created_at; all reactors'
+--         and the reactor's own in the standalone layout, the reactor's own in the
+--         cluster layout); for a finished status, KEYS[j] is its expiry schedule (zset
+--         of the same ids scored by when the execution expires), j = 0 otherwise
 -- ARGV[2]   a JSON array of this write's values (one argument: packing dozens of
 --           arguments costs the client more than the server spends decoding one):
 --   [1]   execution id
@@ -89,11 +97,10 @@ local leases_key = KEYS[4]
 local constants = cjson.decode(ARGV[1])
 local args = cjson.decode(ARGV[2])
 local body = ARGV[3]
-local execution_head, execution_tail = constants[1], constants[2]
-local status_head, status_tail = constants[3], constants[4]
-local reactor_status_head, reactor_status_tail = constants[5], constants[6]
-local retention_ms = constants[7]
-local running = constants[8]
+local retention_ms = constants[1]
+local running = constants[2]
+local early_from = constants[3]
+local indexes = constants[4]
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
@@ -108,7 +115,6 @@ for i = 10, #args, 2 do
   fields[args[i]] = args[i + 1]
 end
 
--- How many of the oldest entries of an index a finished write checks for expiry.
 -- Expired executions' index entries removed per finished write: enough to keep the
 -- indexes bounded (each finished write adds one entry) without a scan.
 local SWEEP = 2
@@ -124,7 +130,7 @@ if version ~= expected_version then
 end
 -- Leases are stamped and compared in server time, never a caller's clock.
 local server_now = 0
-if takeover or lease_seconds ~= '' then
+if takeover or lease_seconds ~= '' or finished then
   local time = redis.call('TIME')
   server_now = tonumber(time[1]) + tonumber(time[2]) / 1000000
 end
@@ -144,7 +150,7 @@ for i, cid in ipairs(wanted) do
   if holder and holder ~= id then
     return {'taken', cid, holder}
   end
-  if not holder and redis.call('EXISTS', KEYS[4 + i]) == 1 then
+  if not holder and redis.call('EXISTS', KEYS[early_from + i - 1]) == 1 then
     return {'early', cid}
   end
   keep[cid] = true
@@ -174,17 +180,20 @@ redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
   'updated_at', now, 'body', body, 'write_token', token, unpack(args, 10))
 
-local status_key = status_head .. fields.status .. status_tail
-local reactor_status_key = reactor_status_head .. fields.status .. reactor_status_tail
 -- Index updates only when something changed: most writes keep the status and have no
 -- deadline, and every call saved here is time inside the one round trip.
 if current[2] ~= fields.status then
   if current[2] then
-    redis.call('ZREM', status_head .. current[2] .. status_tail, id)
-    redis.call('ZREM', reactor_status_head .. current[2] .. reactor_status_tail, id)
+    for _, at in ipairs(indexes[current[2]]) do
+      redis.call('ZREM', KEYS[at[1]], id)
+      if at[2] > 0 then
+        redis.call('ZREM', KEYS[at[2]], id)
+      end
+    end
   end
-  redis.call('ZADD', status_key, created_at, id)
-  redis.call('ZADD', reactor_status_key, created_at, id)
+  for _, at in ipairs(indexes[fields.status]) do
+    redis.call('ZADD', KEYS[at[1]], created_at, id)
+  end
 end
 
 if deadline_score == '' then
@@ -203,48 +212,56 @@ else
 end
 
 -- A finished execution expires; its index entries cannot expire with it, so each
--- finished write drops the expired entries at the old end of the two indexes it adds
--- to (list() skips and drops any it meets elsewhere). An entry is also stale when its
--- id was reused after expiry for an execution of another status or reactor.
-local function sweep(key, reactor)
-  for _, old_id in ipairs(redis.call('ZRANGE', key, 0, SWEEP - 1)) do
-    local stored = redis.call('HMGET', execution_head .. old_id .. execution_tail, 'status',
-      'reactor')
-    if stored[1] ~= fields.status or (reactor and stored[2] ~= reactor) then
-      redis.call('ZREM', key, old_id)
-    end
-  end
-end
+-- finished write drops the expired entries at the old end of the expiry schedules of
+-- the indexes it adds to (list() skips and drops any it meets elsewhere). This also
+-- drops an entry whose id was reused after expiry for an execution of another status
+-- or reactor; an id reused with this status and reactor is listed and scheduled anew.
 if finished then
   redis.call('PEXPIRE', execution_key, retention_ms)
-  sweep(status_key, nil)
-  sweep(reactor_status_key, fields.reactor)
+  local expires = string.format('%.17g', server_now + tonumber(retention_ms) / 1000)
+  for _, at in ipairs(indexes[fields.status]) do
+    local index_key, expiry_key = KEYS[at[1]], KEYS[at[2]]
+    for _, old_id in ipairs(redis.call('ZRANGEBYSCORE', expiry_key, '-inf',
+        string.format('%.17g', server_now), 'LIMIT', 0, SWEEP)) do
+      if old_id ~= id then
+        redis.call('ZREM', index_key, old_id)
+        redis.call('ZREM', expiry_key, old_id)
+      end
+    end
+    redis.call('ZADD', expiry_key, expires, id)
+  end
 end
 return {'ok', created_at, lease_score, now}
 """
 
 LOAD_BY_CORRELATION = """
--- The execution holding a correlation id of a reactor.
+-- The execution holding a correlation id of a reactor, if it is the one expected.
 --
 -- KEYS[1]  correlation index of the reactor (hash: correlation id -> execution id)
+-- KEYS[2]  execution hash of the expected holder (absent if none is expected)
 -- ARGV[1]  correlation id
--- ARGV[2]  execution key head  } execution key of id X = head .. X .. tail
--- ARGV[3]  execution key tail  }
+-- ARGV[2]  id of the expected holder ("" if none is expected)
 --
--- Reply: {execution id, hash as field/value list}, or nil if no execution holds it.
+-- Replies: {'found', hash as field/value list} (the expected holder holds it) |
+-- {'holder', execution id} (another execution holds it: call again expecting that
+-- one) | nil (no execution holds it).
 local correlations_key = KEYS[1]
+local expected_key = KEYS[2]
 local cid = ARGV[1]
-local execution_head, execution_tail = ARGV[2], ARGV[3]
+local expected = ARGV[2]
 
 local holder = redis.call('HGET', correlations_key, cid)
 if not holder then
   return false
 end
-local stored = redis.call('HGETALL', execution_head .. holder .. execution_tail)
+if holder ~= expected then
+  return {'holder', holder}
+end
+local stored = redis.call('HGETALL', expected_key)
 if #stored == 0 then
   return false
 end
-return {holder, stored}
+return {'found', stored}
 """
 
 TOUCH = """
@@ -306,27 +323,36 @@ PUT_EARLY = """
 --
 -- KEYS[1]  correlation index of the reactor (hash: correlation id -> execution id)
 -- KEYS[2]  early-payload key of the correlation id (hash: payload, token)
+-- KEYS[3]  execution hash of the expected holder (absent if none is expected)
 -- ARGV[1]  correlation id
 -- ARGV[2]  payload
 -- ARGV[3]  how long the payload waits, in milliseconds
--- ARGV[4]  execution key head  } execution key of id X = head .. X .. tail
--- ARGV[5]  execution key tail  }
--- ARGV[6]  token naming this call
+-- ARGV[4]  token naming this call
+-- ARGV[5]  id of the expected holder ("" if none is expected)
 --
--- Replies: {'held', holder id} (nothing stored) | {'stored'} (also when the payload
--- waiting was stored by this call's token: this call, resent after its reply was lost)
--- | {'conflict'} (another call's payload is waiting; nothing stored).
+-- Replies: {'held', holder id} (nothing stored) | {'holder', holder id} (nothing
+-- stored: the index names another holder than expected; call again expecting it) |
+-- {'stored'} (also when the payload waiting was stored by this call's token: this
+-- call, resent after its reply was lost) | {'conflict'} (another call's payload is
+-- waiting; nothing stored). An index entry naming an execution that is gone holds
+-- nothing.
 local correlations_key = KEYS[1]
 local early_key = KEYS[2]
+local expected_key = KEYS[3]
 local cid = ARGV[1]
 local payload = ARGV[2]
 local ttl_ms = ARGV[3]
-local execution_head, execution_tail = ARGV[4], ARGV[5]
-local token = ARGV[6]
+local token = ARGV[4]
+local expected = ARGV[5]
 
 local holder = redis.call('HGET', correlations_key, cid)
-if holder and redis.call('EXISTS', execution_head .. holder .. execution_tail) == 1 then
-  return {'held', holder}
+if holder then
+  if holder ~= expected then
+    return {'holder', holder}
+  end
+  if redis.call('EXISTS', expected_key) == 1 then
+    return {'held', holder}
+  end
 end
 local waiting = redis.call('HGET', early_key, 'token')
 if waiting then
@@ -396,36 +422,20 @@ local now = string.format('%.17g', tonumber(time[1]) + tonumber(time[2]) / 10000
 return redis.call('ZRANGEBYSCORE', leases_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
 """
 
-LIST = """
--- One page of the executions of one or more status indexes, merged newest first.
+LIST_INDEXES = """
+-- The entries of one or more status indexes after a cursor, merged newest first: the
+-- first half of a listing, whose second half, LIST_PAGE, reads the executions they name.
 --
 -- KEYS[1..n]  status indexes to merge (zsets scored by created_at)
--- ARGV[1]     limit: most executions to return (at least 1)
--- ARGV[2]     window: most entries read from each index (bounds the work)
--- ARGV[3]     execution key head  } execution key of id X = head .. X .. tail
--- ARGV[4]     execution key tail  }
--- ARGV[5]     "1" to keep only executions of the reactor ARGV[6], else "0"
--- ARGV[6]     reactor name (ignored if ARGV[5] is "0")
--- ARGV[7]     cursor score: the page starts after the entry (score, id); "" for the
--- ARGV[8]     cursor id   } newest entry
--- ARGV[8+i]   the status KEYS[i] indexes
+-- ARGV[1]     window: most entries read from each index (bounds the work)
+-- ARGV[2]     cursor score: the entries start after the entry (score, id); "" for the
+-- ARGV[3]     cursor id   } newest entry
 --
--- Reply: {{{execution id, hash as field/value list}, ...}, next score, next id}: the
--- page, newest first, and the cursor where the next call goes on ("" and "" when no
--- entry is left after the page). The page is short when an index's window ran out
--- first: entries past it may sort before the next entry of another index, so the call
--- stops there and the caller goes on from the cursor.
---
--- The order is Redis's own: score descending, then member bytes descending. An entry
--- is stale when its execution expired, or when the id was reused after expiry by an
--- execution of another status or reactor: stale entries met are skipped and removed,
--- so a backlog of them is swept one bounded window at a time.
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local execution_head, execution_tail = ARGV[3], ARGV[4]
-local by_reactor = ARGV[5] == '1'
-local reactor = ARGV[6]
-local cursor_score, cursor_id = ARGV[7], ARGV[8]
+-- Reply: {{i, id, score, last}, ...}: entries of KEYS[i], in Redis's own order (score
+-- descending, then member bytes descending); last is 1 for the last entry of a full
+-- window (the index may hold more right after it), else 0.
+local window = tonumber(ARGV[1])
+local cursor_score, cursor_id = ARGV[2], ARGV[3]
 
 -- Whether a sorts before b byte by byte, as Redis orders members of equal score.
 local function bytes_less(a, b)
@@ -474,39 +484,72 @@ local candidates = {}
 for i, key in ipairs(KEYS) do
   local entries = after_cursor(key)
   for j = 1, #entries, 2 do
-    table.insert(candidates, {key = key, status = ARGV[8 + i], id = entries[j],
-      score = entries[j + 1], value = tonumber(entries[j + 1]),
-      -- The last entry of a full window: the index may hold more right after it.
-      last = j + 1 == #entries and #entries == 2 * window})
+    table.insert(candidates, {i, entries[j], entries[j + 1],
+      (j + 1 == #entries and #entries == 2 * window) and 1 or 0})
   end
 end
 table.sort(candidates, function(a, b)
-  if a.value ~= b.value then
-    return a.value > b.value
+  local x, y = tonumber(a[3]), tonumber(b[3])
+  if x ~= y then
+    return x > y
   end
-  return bytes_less(b.id, a.id)
+  return bytes_less(b[2], a[2])
 end)
+return candidates
+"""
+
+LIST_PAGE = """
+-- One page of a listing: the executions named by the entries LIST_INDEXES returned,
+-- each checked again against its index.
+--
+-- KEYS[1..n]   the status indexes LIST_INDEXES read
+-- KEYS[n+j]    execution hash of the j-th entry LIST_INDEXES returned
+-- ARGV[1]      n
+-- ARGV[2]      limit: most executions to return (at least 1)
+-- ARGV[3]      "1" to keep only executions of the reactor ARGV[4], else "0"
+-- ARGV[4]      reactor name (ignored if ARGV[3] is "0")
+-- ARGV[4+i]    the status KEYS[i] indexes
+-- ARGV[4+n+4j-3..4+n+4j]  the j-th entry: i, id, score and last, as LIST_INDEXES
+--              returned them
+--
+-- Reply: {{{execution id, hash as field/value list}, ...}, next score, next id}: the
+-- page, newest first, and the cursor where the next listing call goes on ("" and ""
+-- when no entry is left after the page). The page is short when an index's window ran
+-- out first: entries past it may sort before the next entry of another index, so the
+-- call stops there and the caller goes on from the cursor.
+--
+-- An entry is stale when its execution expired, or when the id was reused after expiry
+-- by an execution of another status or reactor (or the execution moved on since
+-- LIST_INDEXES read it): stale entries met are skipped and removed, so a backlog of
+-- them is swept one bounded window at a time.
+local n = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local by_reactor = ARGV[3] == '1'
+local reactor = ARGV[4]
 
 -- Once the page is full, the entries left in the windows are still read (and swept) to
 -- tell whether another page exists: the last page comes with no cursor.
 local found, full_at = {}, nil
-for _, candidate in ipairs(candidates) do
-  local key = execution_head .. candidate.id .. execution_tail
-  local stored = redis.call('HMGET', key, 'status', 'reactor')
-  if stored[1] == candidate.status and (not by_reactor or stored[2] == reactor) then
+for j = 1, #KEYS - n do
+  local at = 4 + n + 4 * (j - 1)
+  local index = tonumber(ARGV[at + 1])
+  local id, score, last = ARGV[at + 2], ARGV[at + 3], ARGV[at + 4] == '1'
+  local execution_key = KEYS[n + j]
+  local stored = redis.call('HMGET', execution_key, 'status', 'reactor')
+  if stored[1] == ARGV[4 + index] and (not by_reactor or stored[2] == reactor) then
     if full_at then
-      return {found, full_at.score, full_at.id}
+      return {found, full_at[1], full_at[2]}
     end
-    table.insert(found, {candidate.id, redis.call('HGETALL', key)})
+    table.insert(found, {id, redis.call('HGETALL', execution_key)})
     if #found == limit then
-      full_at = candidate
+      full_at = {score, id}
     end
   else
-    redis.call('ZREM', candidate.key, candidate.id)
+    redis.call('ZREM', KEYS[index], id)
   end
-  if candidate.last then
-    local at = full_at or candidate
-    return {found, at.score, at.id}
+  if last then
+    local cursor = full_at or {score, id}
+    return {found, cursor[1], cursor[2]}
   end
 end
 return {found, '', ''}

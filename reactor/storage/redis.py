@@ -50,8 +50,9 @@ DEFAULT_TIMEOUT = 5.0
 fails the attempt (the call is then sent once more) instead of hanging it."""
 
 LIST_WINDOW = 256
-"""Most index entries one ``LIST`` script call reads in all: keeps each call far below
-a millisecond's work or so, however many stale entries a backlog holds."""
+"""Most index entries one ``LIST_INDEXES`` call (and the ``LIST_PAGE`` call reading the
+executions they name) reads in all: keeps each call far below a millisecond's work or so,
+however many stale entries a backlog holds."""
 
 _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 """Failures of the link, not of the command: the command is sent once more."""
@@ -59,6 +60,42 @@ _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, O
 
 Arg: TypeAlias = str | int | float
 """A command argument as redis-py packs it."""
+
+
+class _Packed:
+    """Command arguments packed once in Redis's wire format: the keys every write of a
+    reactor passes alike (its indexes, schedules...), which redis-py would pack again on
+    every write at about 1.5 µs each."""
+
+    __slots__ = ("args", "data")
+
+    def __init__(self, args: Sequence[str]) -> None:
+        self.args = tuple(args)
+        self.data = b"".join(_bulk(arg) for arg in args)
+
+
+def _bulk(arg: Arg) -> bytes:
+    """``arg`` as a RESP bulk string, encoded as redis-py encodes it."""
+    data = arg.encode() if isinstance(arg, str) else repr(arg).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _pack(command: Sequence[Arg | _Packed]) -> bytes:
+    """``command`` in Redis's wire format (RESP)."""
+    count = 0
+    parts = []
+    for arg in command:
+        if isinstance(arg, _Packed):
+            count += len(arg.args)
+            parts.append(arg.data)
+        else:
+            count += 1
+            parts.append(_bulk(arg))
+    return b"*%d\r\n%s" % (count, b"".join(parts))
+
+
+def _unpacked(keys: Sequence[str | _Packed]) -> list[str]:
+    return [key for part in keys for key in (part.args if isinstance(part, _Packed) else (part,))]
 
 
 class _Script:
@@ -77,13 +114,19 @@ _TOUCH = _Script(_lua.TOUCH)
 _RESERVE_IDEMPOTENCY_KEY = _Script(_lua.RESERVE_IDEMPOTENCY_KEY)
 _PUT_EARLY = _Script(_lua.PUT_EARLY)
 _TAKE_EARLY = _Script(_lua.TAKE_EARLY)
-_LIST = _Script(_lua.LIST)
+_LIST_INDEXES = _Script(_lua.LIST_INDEXES)
+_LIST_PAGE = _Script(_lua.LIST_PAGE)
 _EXPIRED_LEASES = _Script(_lua.EXPIRED_LEASES)
 _EXPIRED_LEASES_SCORED = _Script(_lua.EXPIRED_LEASES_SCORED)
 
 _KNOWN_IDS = 65_536
-"""Execution ids whose reactor a cluster-layout storage remembers (then it starts over):
-a lookup by id alone that misses walks the reactors."""
+"""Execution ids whose reactor a cluster-layout storage remembers, and correlation ids
+whose holder a storage remembers (then it starts over): a lookup by id alone that misses
+walks the reactors; a lookup by correlation id that misses costs one more round trip."""
+
+_HOLDER_MOVES = 50
+"""Calls a lookup by correlation id makes at most while the holder it expects keeps
+turning out another (each miss means a concurrent write moved the id meanwhile)."""
 
 
 class _Client:
@@ -92,6 +135,8 @@ class _Client:
     Commands go to a pooled connection as one packed command each, without redis-py's
     generic command path: its retry wrapper, metrics hooks and reply callbacks cost about
     30 µs per call here, a sixth of a whole round trip, for nothing these replies need.
+    They are packed here too (:func:`_pack`), so that the keys every write of a reactor
+    passes alike are packed once (:class:`_Packed`).
 
     A command that fails on the link (a connection the server closed or restarted
     behind, a dropped or stalled link) is sent once more on a fresh connection; only a
@@ -108,12 +153,13 @@ class _Client:
         # every command; an uncontended semaphore costs about a microsecond.)
         self.slots = asyncio.Semaphore(max_connections)
 
-    async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    async def run(self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg]) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
-        return await self.send(script, "EVALSHA", script.sha, len(keys), *keys, *args)
+        count = sum(len(key.args) if isinstance(key, _Packed) else 1 for key in keys)
+        return await self.send(script, "EVALSHA", script.sha, count, *keys, *args)
 
-    async def send(self, script: _Script | None, *command: Arg) -> Any:
+    async def send(self, script: _Script | None, *command: Arg | _Packed) -> Any:
         """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
         fresh connection if the link fails.
 
@@ -176,14 +222,16 @@ class _ClusterClient:
                 await self.redis.script_load(script.text)
                 self._loaded.add(script.sha)
 
-    async def run(self, script: _Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    async def run(self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg]) -> Any:
         """Run ``script`` on the node of its keys, loading it on every primary first
         (again if a node lost it: restarted, or a replica promoted)."""
         if not self._ready:
             await self._start()
         if script.sha not in self._loaded:
             await self._load(script)
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        # redis-py finds the node from the keys it is given one by one.
+        flat = _unpacked(keys)
+        command = ("EVALSHA", script.sha, len(flat), *flat, *args)
         try:
             return await self.send(None, *command)
         except redis.exceptions.NoScriptError:
@@ -199,19 +247,19 @@ class _ClusterClient:
 
 
 async def _reply(
-    connection: redis.asyncio.Connection, script: _Script | None, command: Sequence[Arg]
+    connection: redis.asyncio.Connection, script: _Script | None, command: Sequence[Arg | _Packed]
 ) -> Any:
-    packed = connection.pack_command(*command)
+    packed = _pack(command)
     try:
         return await _call(connection, packed)
     except redis.exceptions.NoScriptError:
         if script is None:
             raise
-        await _call(connection, connection.pack_command("SCRIPT", "LOAD", script.text))
+        await _call(connection, _pack(("SCRIPT", "LOAD", script.text)))
         return await _call(connection, packed)
 
 
-async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
+async def _call(connection: redis.asyncio.Connection, packed: bytes) -> Any:
     # On failure or cancellation, send and read disconnect the connection themselves, so
     # a reply left unread cannot be taken for the next command's.
     await connection.send_packed_command(packed)
@@ -221,9 +269,13 @@ async def _call(connection: redis.asyncio.Connection, packed: Any) -> Any:
 class RedisStorage(Storage):
     """Keeps executions in Redis (standalone, 6.0 or later; no modules needed).
 
-    Every method is one round trip (``list_page``: one per :data:`LIST_WINDOW` index
-    entries it reads); state changes run as Lua scripts, so they are atomic however
-    many processes share the database, and each script does bounded work. (A script the
+    Every method is one round trip, except: ``list_page`` makes two per
+    :data:`LIST_WINDOW` index entries it reads (the index entries, then the executions
+    they name: a script must be given every key it touches); and a lookup by
+    correlation id (``load_by_correlation``, ``put_early`` when the id is held) makes
+    two when this instance does not know the holder yet (it remembers the holders of
+    the ids it wrote or found). State changes run as Lua scripts, so they are atomic
+    however many processes share the database, and each script does bounded work. (A script the
     server does not know yet, after a restart for instance, costs two more trips the
     first time.) See :mod:`reactor.storage._keys` for the key layout.
 
@@ -309,13 +361,14 @@ class RedisStorage(Storage):
         # reactor of ids it has seen (a key of an execution needs its reactor).
         self._registered: set[str] = set()
         self._reactor_of: dict[str, str] = {}
+        # The execution last seen holding a (reactor, correlation id): a script reading
+        # the holder must be given its key, so a lookup names the one it expects.
+        self._holders: dict[tuple[str, str], str] = {}
         self.retention = retention
         self._clock = clock
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _Client | _ClusterClient] = {}
-        self._deadlines = self.keys.deadlines
-        self._leases = self.keys.leases
-        self._written: dict[tuple[str, float], tuple[str, str]] = {}
+        self._written: dict[tuple[str, float], tuple[_Packed, str]] = {}
 
     @classmethod
     def from_url(
@@ -366,26 +419,35 @@ class RedisStorage(Storage):
                 bound_to_running_loop(self.aclose)
             return client
 
-    def _written_by(self, reactor: str) -> tuple[str, str]:
-        """The correlation index of ``reactor`` and the write script's ARGV[1] for it:
-        the same for every write of the reactor, so built once."""
+    def _written_by(self, reactor: str) -> tuple[_Packed, str]:
+        """The keys after the execution's of every write of ``reactor``, and the write
+        script's ARGV[1] for it: the same for every write of the reactor, so built once."""
         found = self._written.get((reactor, self.retention))
         if found is None:
+            keys = [
+                self.keys.correlations(reactor),
+                self.keys.deadlines_of(reactor),
+                self.keys.leases_of(reactor),
+            ]
+            # The cluster layout has no index across reactors: only the reactor's own.
+            scopes = [reactor] if self.cluster else [None, reactor]
+            indexes: dict[str, list[tuple[int, int]]] = {}
+            for status in Status:
+                for scope in scopes:
+                    keys.append(self.keys.status(status.value, scope))
+                    index = len(keys) + 1  # a 1-based KEYS position, after the execution's
+                    expiry = 0
+                    if status.finished:
+                        keys.append(self.keys.expiry(status.value, scope))
+                        expiry = index + 1
+                    indexes.setdefault(status.value, []).append((index, expiry))
             constants = [
-                *self.keys.execution_affixes(reactor),
-                *(self.keys.status_affixes() if not self.cluster else ("", "")),
-                *self.keys.status_affixes(reactor),
                 str(_milliseconds(self.retention)),
                 Status.RUNNING.value,
+                len(keys) + 2,
+                indexes,
             ]
-            if self.cluster:
-                # No index across reactors: the "all reactors" status affixes are the
-                # reactor's own (the script's second update of the same index is a no-op).
-                constants[2:4] = constants[4:6]
-            found = self._written[reactor, self.retention] = (
-                self.keys.correlations(reactor),
-                _json(constants),
-            )
+            found = self._written[reactor, self.retention] = (_Packed(keys), _json(constants))
         return found
 
     def _connect(self) -> _Client:
@@ -434,6 +496,46 @@ class RedisStorage(Storage):
         if len(self._reactor_of) >= _KNOWN_IDS:
             self._reactor_of.clear()
         self._reactor_of[execution_id] = reactor
+
+    def _note_holder(self, reactor: str, correlation_id: str, execution_id: str) -> None:
+        """Remember the execution holding a correlation id."""
+        if len(self._holders) >= _KNOWN_IDS:
+            self._holders.clear()
+        self._holders[reactor, correlation_id] = execution_id
+
+    async def _by_holder(
+        self,
+        operation: str,
+        script: _Script,
+        reactor: str,
+        correlation_id: str,
+        keys: list[str],
+        args: list[Arg],
+    ) -> tuple[Any, str | None]:
+        """Run ``script`` with ``keys`` and ``args``, then the key of the execution
+        expected to hold ``correlation_id`` and its id (none at first if this instance
+        knows of none), until the script does not answer ``{'holder', id}``: that
+        another execution holds it, to expect next time.
+
+        Returns:
+            The script's last reply, and the id it expected.
+
+        Raises:
+            StorageError: the holder moved at every call.
+        """
+        client = self._client()
+        expected = self._holders.get((reactor, correlation_id))
+        for _ in range(_HOLDER_MOVES):
+            known = [] if expected is None else [self.keys.execution(expected, reactor)]
+            with _translate_errors(operation, reactor=reactor):
+                reply = await client.run(script, [*keys, *known], [*args, expected or ""])
+            match reply:
+                case ["holder", str(holder)]:
+                    expected = holder
+                    self._note_holder(reactor, correlation_id, holder)
+                case _:
+                    return reply, expected
+        raise StorageError(f"redis {operation}: the correlation id keeps moving", reactor=reactor)
 
     async def _register(self, reactor: str) -> None:
         """Add ``reactor`` to the reactors set, once per storage instance (cluster
@@ -506,17 +608,18 @@ class RedisStorage(Storage):
     async def load_by_correlation(
         self, reactor: str, correlation_id: str
     ) -> StoredExecution | None:
-        client = self._client()
-        with _translate_errors("load_by_correlation", reactor=reactor):
-            reply = await client.run(
-                _LOAD_BY_CORRELATION,
-                [self.keys.correlations(reactor)],
-                [correlation_id, *self.keys.execution_affixes(reactor)],
-            )
+        reply, execution_id = await self._by_holder(
+            "load_by_correlation",
+            _LOAD_BY_CORRELATION,
+            reactor,
+            correlation_id,
+            [self.keys.correlations(reactor)],
+            [correlation_id],
+        )
         match reply:
             case None:
                 return None
-            case [str(execution_id), list(fields)]:
+            case ["found", list(fields)] if execution_id is not None:
                 if self.cluster:
                     self._note(execution_id, reactor)
                 return _envelope(execution_id, _pairs(fields))
@@ -533,23 +636,13 @@ class RedisStorage(Storage):
     ) -> StoredExecution:
         now = self._clock()
         finished = record.status.finished
-        correlations, constants = self._written_by(record.reactor)
+        common, constants = self._written_by(record.reactor)
         if self.cluster:
             await self._register(record.reactor)
             self._note(record.id, record.reactor)
-            keys = [
-                self.keys.execution(record.id, record.reactor),
-                correlations,
-                self.keys.deadlines_of(record.reactor),
-                self.keys.leases_of(record.reactor),
-            ]
-        else:
-            keys = [self.keys.execution(record.id), correlations, self._deadlines, self._leases]
+        keys: list[str | _Packed] = [self.keys.execution(record.id, record.reactor), common]
         if not finished:
             keys += [self.keys.early(record.reactor, cid) for cid in record.correlation_ids]
-        if self.cluster:
-            # Declared too (the script finds the old status's index by name).
-            keys += [self.keys.status(status.value, record.reactor) for status in Status]
         deadline_score = "" if finished or record.deadline is None else _score(record.deadline)
         lease = (
             _score(lease_seconds)
@@ -575,6 +668,9 @@ class RedisStorage(Storage):
             reply = await client.run(_WRITE, keys, [constants, values, record.body])
         match reply:
             case ["ok", str(created_at), str(lease_expires), str(updated_at)]:
+                if not finished:
+                    for cid in record.correlation_ids:
+                        self._note_holder(record.reactor, cid, record.id)
                 return record.written(
                     version=expected_version + 1,
                     created_at=float(created_at),
@@ -629,20 +725,20 @@ class RedisStorage(Storage):
         ttl: float,
         token: str | None = None,
     ) -> str | None:
-        client = self._client()
-        with _translate_errors("put_early", reactor=reactor):
-            reply = await client.run(
-                _PUT_EARLY,
-                [self.keys.correlations(reactor), self.keys.early(reactor, correlation_id)],
-                [
-                    correlation_id,
-                    payload,
-                    # PX must be positive; a payload that expires at once is simply gone.
-                    max(1, _milliseconds(ttl)),
-                    *self.keys.execution_affixes(reactor),
-                    token or new_token(),
-                ],
-            )
+        reply, _ = await self._by_holder(
+            "put_early",
+            _PUT_EARLY,
+            reactor,
+            correlation_id,
+            [self.keys.correlations(reactor), self.keys.early(reactor, correlation_id)],
+            [
+                correlation_id,
+                payload,
+                # PX must be positive; a payload that expires at once is simply gone.
+                max(1, _milliseconds(ttl)),
+                token or new_token(),
+            ],
+        )
         match reply:
             case ["held", str(holder)]:
                 return holder
@@ -759,32 +855,46 @@ class RedisStorage(Storage):
     ) -> tuple[list[StoredExecution], str | None]:
         statuses = [status.value] if status is not None else [s.value for s in Status]
         keys = [self.keys.status(value, reactor) for value in statuses]
-        # Each script call reads a bounded window; a page that needs more calls them again
+        # Each call reads a bounded window; a page that needs more calls them again
         # from where the last one stopped, so no call holds Redis for long.
         window = max(1, LIST_WINDOW // len(keys))
         client = self._client()
         found: list[StoredExecution] = []
         while True:
             with _translate_errors("list", reactor=reactor):
+                entries = await client.run(_LIST_INDEXES, keys, [window, *after])
+            if not isinstance(entries, list):
+                raise _unexpected("list", entries, reactor=reactor)
+            if not entries:
+                return found, None
+            named: list[str] = []
+            flat: list[Arg] = []
+            for entry in entries:
+                match entry:
+                    case [int(index), str(found_id), str(score), int(last)]:
+                        named.append(self.keys.execution(found_id, reactor))
+                        flat += [index, found_id, score, last]
+                    case _:
+                        raise _unexpected("list", entries, reactor=reactor)
+            with _translate_errors("list", reactor=reactor):
                 reply = await client.run(
-                    _LIST,
-                    keys,
+                    _LIST_PAGE,
+                    [*keys, *named],
                     [
+                        len(keys),
                         min(limit - len(found), LIST_WINDOW),
-                        window,
-                        *self.keys.execution_affixes(reactor),
                         int(reactor is not None),
                         reactor or "",
-                        *after,
                         *statuses,
+                        *flat,
                     ],
                 )
             match reply:
-                case [list(entries), str(score), str(execution_id)]:
+                case [list(page), str(score), str(execution_id)]:
                     pass
                 case _:
                     raise _unexpected("list", reply, reactor=reactor)
-            for entry in entries:
+            for entry in page:
                 match entry:
                     case [str(found_id), list(fields)]:
                         found.append(_envelope(found_id, _pairs(fields)))
