@@ -153,39 +153,39 @@ def scripted_cycle(
     lookup = client.register_script(_lua.LOAD_BY_CORRELATION)
     keys = storage.keys
     reactor = Approval.name
-    constants = json.dumps(
-        [*keys.execution_affixes(), *keys.status_affixes(), *keys.status_affixes(reactor), "1000"]
-    )
+    common, constants = storage._written_by(reactor)
     counter = itertools.count()
 
     def values(execution_id: str, version: int, status: str, cids: list[str]) -> str:
         finished = status == "completed"
-        lease = "" if finished or status == "paused" else repr(time.time() + 30)
+        lease = "" if finished or status == "paused" else "30"
         now = repr(time.time())
         fields = ["reactor", reactor, "status", status, "correlation_ids", json.dumps(cids)]
-        if lease:
-            fields += ["lease_expires", lease]
-        return json.dumps([execution_id, version, now, now, finished, "", lease, *fields])
+        token = f"{execution_id}-{version}"
+        return json.dumps(
+            [execution_id, version, now, now, finished, "", lease, token, False, *fields]
+        )
 
     async def run() -> None:
         execution_id = f"hand-{next(counter)}"
         cid = f"hand-approve-{execution_id}"
-        common = [keys.execution(execution_id), keys.correlations(reactor), keys.deadlines]
-        common.append(keys.leases)
+        execution_key = keys.execution(execution_id)
         paused = await write(
-            keys=[*common, keys.early(reactor, cid)],
+            keys=[execution_key, *common.args, keys.early(reactor, cid)],
             args=[constants, values(execution_id, 0, "paused", [cid]), body],
         )
         found = await lookup(
-            keys=[keys.correlations(reactor)], args=[cid, *keys.execution_affixes()]
+            keys=[keys.correlations(reactor), execution_key], args=[cid, execution_id]
         )
         claimed = await write(
-            keys=common, args=[constants, values(execution_id, 1, "running", []), body]
+            keys=[execution_key, *common.args],
+            args=[constants, values(execution_id, 1, "running", []), body],
         )
         done = await write(
-            keys=common, args=[constants, values(execution_id, 2, "completed", []), body]
+            keys=[execution_key, *common.args],
+            args=[constants, values(execution_id, 2, "completed", []), body],
         )
-        assert (paused[0], found[0], claimed[0], done[0]) == ("ok", execution_id, "ok", "ok")
+        assert (paused[0], found[0], claimed[0], done[0]) == ("ok", "found", "ok", "ok")
 
     return run
 
