@@ -340,6 +340,8 @@ class Run:
             tree["child_attempts"] = self.child_attempts
         if self.span_context is not None:
             tree["span_context"] = self.span_context
+        if len(self.trees) > _codec.SLICE or len(self.frame_trees) > _codec.SLICE:
+            return _codec.dump_sliced(tree)  # a large map's
         return _codec.dump_tree(tree)
 
     def envelope(self, *, register: bool = False) -> StoredExecution:

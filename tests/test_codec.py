@@ -947,3 +947,17 @@ def test_no_module_imports_pickle() -> None:
         if name.split(".")[0] in FORBIDDEN
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("size", [0, 1, _codec.SLICE, _codec.SLICE + 1, 3 * _codec.SLICE + 7])
+def test_a_body_written_a_slice_at_a_time_is_the_same_text(size: int) -> None:
+    body = {
+        "results": {f"each[{i}].x": {"n": i} for i in range(size)},
+        "undo": [f"each[{i}].x" for i in range(size)],
+        "empty": {},
+        "small": [1, "two", None],
+    }
+    assert _codec.dump_sliced(body) == _codec.dump_tree(body)
+    assert _codec.dump_sliced({}) == "{}"
+    with pytest.raises(SerializationError):
+        _codec.dump_sliced({"results": {str(i): float("nan") for i in range(size + 1)}})
