@@ -147,23 +147,21 @@ class Keys:
 
     def status(self, status: str, reactor: str | None = None) -> str:
         """Key of the index of executions with ``status``, of ``reactor`` if given."""
-        if self.cluster:
-            return CLUSTER_REACTOR_STATUS.format(
-                prefix=self.prefix, status=status, reactor=self._tagged(reactor)
-            )
-        if reactor is None:
-            return STATUS.format(prefix=self.prefix, status=status)
-        return REACTOR_STATUS.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
+        return self._per_status((CLUSTER_REACTOR_STATUS, STATUS, REACTOR_STATUS), status, reactor)
 
     def expiry(self, status: str, reactor: str | None = None) -> str:
         """Key of the expiry schedule of :meth:`status` ``(status, reactor)``."""
+        return self._per_status((CLUSTER_EXPIRY, EXPIRY, REACTOR_EXPIRY), status, reactor)
+
+    def _per_status(self, templates: tuple[str, str, str], status: str, reactor: str | None) -> str:
+        """A key per status: ``templates`` are the cluster one, the one across reactors
+        and the one of a reactor (standalone)."""
+        cluster, every, one = templates
         if self.cluster:
-            return CLUSTER_EXPIRY.format(
-                prefix=self.prefix, status=status, reactor=self._tagged(reactor)
-            )
+            return cluster.format(prefix=self.prefix, status=status, reactor=self._tagged(reactor))
         if reactor is None:
-            return EXPIRY.format(prefix=self.prefix, status=status)
-        return REACTOR_EXPIRY.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
+            return every.format(prefix=self.prefix, status=status)
+        return one.format(prefix=self.prefix, status=status, reactor=_segment(reactor))
 
     @property
     def deadlines(self) -> str:
