@@ -1575,7 +1575,14 @@ class Run:
         if status is not Status.PAUSED:
             self.pending.clear()
         await self.store()
-        if self.stop is Stop.CANCELLED and status is not Status.CANCELLED:
+        if self.stop is Stop.CANCELLED and status is not Status.CANCELLED and not self.lost:
+            if self.undo_on_cancel and status is not Status.FAILED:
+                # Asked to undo while finishing (the request came with the conflict the
+                # write above merged): undo, as if it had come a step earlier (a failed
+                # run is rolled back already).
+                self.status = Status.RUNNING
+                await self.roll_back_and_finish(Status.CANCELLED, reason=self.stop_reason)
+                return
             # Cancelled by someone else while finishing: keep the results, record the cancel.
             self.status, self.reason = Status.CANCELLED, self.stop_reason
             await self.store()

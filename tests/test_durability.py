@@ -6,6 +6,7 @@ with the most that ever ran at once."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +16,16 @@ import pytest
 
 from reactor import (
     AlreadyResumed,
+    Context,
     ExecutionNotFound,
     NotPaused,
     PayloadInvalid,
+    Reactor,
     ReactorWarning,
     Status,
     configure,
     get_config,
+    step,
 )
 from reactor._sync import run_sync
 from reactor.storage import RedisStorage, Storage
@@ -332,3 +336,42 @@ def test_a_raising_middleware_hook_is_reported_once_and_ignored(memory_storage: 
         configure(middleware=saved)
     assert done.completed and again.completed
     assert len(warned) == 1
+
+
+class _Asked(Reactor):
+    """Its last step stores an undo request, as another process does when it asks the
+    running owner to undo (an interrupt out of attempts, a fanned-out parent cancelled)."""
+
+    undone: list[str] = []
+
+    @step
+    def book(self) -> str:
+        return "slot-1"
+
+    @book.undo
+    def unbook(self, result: str) -> None:
+        _Asked.undone.append(result)
+
+    @step
+    async def close(self, book: str, context: Context) -> str:
+        storage = get_config().storage
+        stored = await storage.load(context.execution_id)
+        assert stored is not None
+        body = json.loads(stored.body)
+        body["undo_request"] = "asked"
+        await storage.write(
+            stored.evolve(body=json.dumps(body)),
+            expected_version=stored.version,
+            lease_seconds=30,
+        )
+        return book
+
+
+@pytest.mark.usefixtures("redis_reactor")
+def test_an_undo_request_that_arrives_as_the_run_finishes_undoes_it() -> None:
+    _Asked.undone.clear()
+    ex = _Asked.run()
+    # Not merely marked cancelled with its steps left done: undone, once.
+    assert (ex.status, ex.reason) == (Status.CANCELLED, "asked")
+    assert _Asked.undone == ["slot-1"]
+    assert _Asked.find(ex.id).status is Status.CANCELLED
