@@ -46,7 +46,7 @@ from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
 from ._records import TRACE_LIMIT, Execution, PendingInterrupt
 from ._retry import cas_retry
-from ._saga import Rollback, compensations, failure, outcome
+from ._saga import Recorded, Rollback, compensations, failure, outcome
 from ._scheduler import schedule
 from ._status import Status
 from ._trace import Trace, parse_rows
@@ -1462,7 +1462,7 @@ class Run:
         cause = state.cause
         # The failed step's exception died with its process: its compensate hook gets one
         # that says the same.
-        error = Exception(f"{cause.type}: {cause.message}" if cause else "rolled back")
+        error = Recorded(cause) if cause else Exception("rolled back")
         self.log("reactor.execution.rollback_resumed", undo=len(self.undo_stack))
         await self._finish_rollback([(path, error) for path in state.compensate])
 

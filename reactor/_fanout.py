@@ -18,7 +18,7 @@ cancelled, and one its parent has not stored yet is stored cancelled
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from . import _codec, _dispatch
 from ._body import Body, ParentLink, dump_body, load_body
@@ -27,6 +27,7 @@ from ._lease import new_token
 from ._plan import Plan
 from ._records import Execution
 from ._retry import cas_retry
+from ._saga import Recorded
 from ._status import Status
 from .errors import ExecutionFailed, FailureInfo
 from .storage import Storage, StoredExecution, WriteConflict
@@ -85,13 +86,12 @@ def _new_element(
 
 def element_failure(
     child: Plan, path: str, index: int, element: Execution
-) -> tuple[str, ExecutionFailed]:
+) -> tuple[str, Exception]:
     """The failure a failed element gives its fail-fast map at ``path``: where, and what.
 
     As the map run in process reports it: at the path of the element's failed step under
-    the map, with its exception's type name and message. (That exception died in the
-    element's process; an :class:`ExecutionFailed` of its type name stands in for it.)
-    An element that ended without a failed step fails the map itself.
+    the map, as its exception (which died in the element's process: its record stands in
+    for it). An element that ended without a failed step fails the map itself.
     """
     info = element.error
     if info is None or info.step is None:
@@ -102,13 +102,7 @@ def element_failure(
             reactor=child.name,
             execution_id=element.id,
         )
-    stand_in = cast(
-        type[ExecutionFailed], type(info.type, (ExecutionFailed,), {"__module__": __name__})
-    )
-    error = stand_in(
-        info.message, failure=info, reactor=child.name, execution_id=element.id, step=info.step
-    )
-    return f"{path}[{index}].{info.step}", error
+    return f"{path}[{index}].{info.step}", Recorded(info)
 
 
 async def element_finished(storage: Storage, link: ParentLink) -> None:

@@ -19,7 +19,7 @@ from ._frame import Failed
 from ._paths import map_group
 from .errors import FailureInfo, ReactorError, RollbackFailure
 
-__all__ = ["CallHook", "Rollback", "compensations", "failure", "outcome", "undo_order"]
+__all__ = ["CallHook", "Recorded", "Rollback", "compensations", "failure", "outcome", "undo_order"]
 
 CallHook = Callable[[str, str, BaseException | None], Awaitable[RollbackFailure | None]]
 """``call_hook(path, kind, error)`` runs the ``kind`` hook (``"undo"`` or ``"compensate"``)
@@ -112,8 +112,20 @@ def compensations(failed: Iterable[Failed]) -> list[tuple[str, BaseException]]:
     return [(f.path, f.error) for f in failed if f.compensate and f.node.compensate is not None]
 
 
+class Recorded(Exception):
+    """Stands in for an exception that died with another process, as its failure record
+    tells it: a failed step's, for the compensate hook a takeover runs, or the failed step
+    of a fanned-out map's element. It fails a step as the original did."""
+
+    def __init__(self, info: FailureInfo) -> None:
+        super().__init__(f"{info.type}: {info.message}")
+        self.info = info
+
+
 def failure(step: str | None, exc: BaseException) -> FailureInfo:
     """What an exception that failed ``step`` says, for :attr:`Execution.error`."""
+    if isinstance(exc, Recorded):
+        return attrs.evolve(exc.info, step=step, rollback_failures=[])
     detail = exc.detail if isinstance(exc, ReactorError) else str(exc)
     return FailureInfo(
         step=step,
