@@ -46,7 +46,17 @@ from .errors import (
 )
 from .storage import Storage, StoredExecution, WriteConflict
 
-__all__ = ["cancel", "expire_overdue", "find", "recover", "resume", "start", "suspend", "undo"]
+__all__ = [
+    "cancel",
+    "expire_overdue",
+    "find",
+    "recover",
+    "resume",
+    "start",
+    "suspend",
+    "take_over",
+    "undo",
+]
 
 # How long a start waits for the execution another start bound the same idempotency
 # key to (it is stored right after the binding).
@@ -745,9 +755,9 @@ async def suspend(
     raise AssertionError("unreachable: cas_retry raises when exhausted")
 
 
-async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution | None:
-    """Continue a running execution whose lease expired (its process died), once across
-    all callers; ``None`` if it needed no recovery."""
+async def take_over(plan: Plan, storage: Storage, execution_id: str) -> Run | None:
+    """Claim a running execution whose lease expired (its process died), once across all
+    callers; ``None`` if it needed no recovery or another caller claimed it first."""
     stored, run = await load_run(plan, storage, execution_id)
     if stored.status is not Status.RUNNING:
         return None
@@ -756,6 +766,15 @@ async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution 
         # whose clock runs ahead must not take over a healthy run.
         await run.claim(takeover=True)
     except WriteConflict:
+        return None
+    return run
+
+
+async def recover(plan: Plan, storage: Storage, execution_id: str) -> Execution | None:
+    """Continue a running execution whose lease expired (its process died), once across
+    all callers; ``None`` if it needed no recovery."""
+    run = await take_over(plan, storage, execution_id)
+    if run is None:
         return None
     run.log("reactor.execution.recovered")
     return await run.drive()

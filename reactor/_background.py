@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _dispatch
-from ._actions import encode_inputs, first_run, load_run, store_new
+from ._actions import encode_inputs, first_run, load_run, store_new, take_over
 from ._executor import Run, validate_inputs
 from ._plan import Plan
 from ._records import Execution
@@ -91,13 +91,8 @@ async def hand_off(plan: Plan, storage: Storage, execution_id: str) -> Execution
     """Claim a running execution whose lease expired and enqueue its continuation
     (the worker's recovery when a dispatcher is installed); ``None`` if it needed none
     or another worker claimed it first."""
-    stored, run = await load_run(plan, storage, execution_id)
-    if stored.status is not Status.RUNNING:
-        return None
-    try:
-        # Whether the lease ran out is the store's to say, in its own clock.
-        await run.claim(takeover=True)
-    except WriteConflict:
+    run = await take_over(plan, storage, execution_id)
+    if run is None:
         return None
     run.log("reactor.execution.handed_off")
     _dispatch.send(plan.name, execution_id, run.owner, run.log)
