@@ -476,19 +476,7 @@ async def _cancel(args: argparse.Namespace, storage: Storage) -> None:
     problem = _codec.text_problem(reason)
     if problem is not None:
         raise _UsageError(f"--reason {reason!r} cannot be stored: {problem}")
-    for _ in range(_CAS_ATTEMPTS):
-        stored = await _load(storage, args.id)
-        if stored.status.finished:
-            raise _not_paused(stored)
-        try:
-            written = await storage.write(
-                _cancelled(stored, reason), expected_version=stored.version
-            )
-        except WriteConflict:
-            continue
-        _print_document(await _describe(written), args.json)
-        return
-    raise StorageError("too many concurrent writers", reactor=stored.reactor, execution_id=args.id)
+    await _change_stored(args, storage, lambda stored: _cancelled(stored, reason))
 
 
 async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
@@ -496,13 +484,10 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
     :meth:`Reactor.suspend` does): its owner notices the request at its next checkpoint
     or lease renewal."""
     reason = args.reason or "suspended"
-    for _ in range(_CAS_ATTEMPTS):
-        stored = await _load(storage, args.id)
-        if stored.status.finished:
-            raise _not_paused(stored)
+
+    def requested(stored: StoredExecution) -> StoredExecution | None:
         if stored.status is Status.PAUSED:
-            _print_document(await _describe(stored), args.json)
-            return
+            return None
         body = _body(stored)
         body["suspend_request"] = reason
         trace = Trace(stored.created_at, body.get("trace", ""), body.get("trace_length", 0))
@@ -510,15 +495,34 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
             ("suspended", "suspended", epoch_ms(time.time()) - trace.base, None, None)
         )
         body["trace"], body["trace_length"] = trace.stored()
-        try:
-            written = await storage.write(
-                stored.evolve(body=json.dumps(body, separators=(",", ":"))),
-                expected_version=stored.version,
-                # The owner keeps renewing it; a full lease is what any of its writes holds.
-                lease_seconds=get_config().lease_seconds,
-            )
-        except WriteConflict:
-            continue
+        return stored.evolve(body=json.dumps(body, separators=(",", ":")))
+
+    # The owner keeps renewing it; a full lease is what any of its writes holds.
+    await _change_stored(args, storage, requested, lease_seconds=get_config().lease_seconds)
+
+
+async def _change_stored(
+    args: argparse.Namespace,
+    storage: Storage,
+    change: Callable[[StoredExecution], StoredExecution | None],
+    *,
+    lease_seconds: float | None = None,
+) -> None:
+    """Write ``change`` of the stored unfinished execution (compare-and-set, again on a
+    conflict) and print what is stored; ``change`` returning ``None`` leaves it as it is."""
+    for _ in range(_CAS_ATTEMPTS):
+        stored = await _load(storage, args.id)
+        if stored.status.finished:
+            raise _not_paused(stored)
+        changed = change(stored)
+        written = stored
+        if changed is not None:
+            try:
+                written = await storage.write(
+                    changed, expected_version=stored.version, lease_seconds=lease_seconds
+                )
+            except WriteConflict:
+                continue
         _print_document(await _describe(written), args.json)
         return
     raise StorageError("too many concurrent writers", reactor=stored.reactor, execution_id=args.id)
