@@ -509,17 +509,16 @@ class Run:
         Raises:
             DefinitionChanged: ``check`` and the class no longer declares the step.
         """
-        if "." in path:
-            prefix, name = split(path)
-            plan = plan_at(self.plan, prefix)
-        else:  # a root step, the common case: no path to walk
-            plan, name = self.plan, path
-        node = plan.nodes.get(name) if plan is not None else None
-        if node is None:
-            if check:
-                self.node_at(path)  # raises
-            return _codec.decode(tree)
-        return _codec.decode(tree, node.kind.result_hint(node))
+        node = self.node_at(path) if check else self.declared(path)
+        return _codec.decode(tree, node.kind.result_hint(node) if node is not None else None)
+
+    def declared(self, path: str) -> Node | None:
+        """The node a step path names, or ``None`` if the class no longer declares it."""
+        if "." not in path:  # a root step, the common case: no path to walk
+            return self.plan.nodes.get(path)
+        prefix, name = split(path)
+        plan = plan_at(self.plan, prefix)
+        return plan.nodes.get(name) if plan is not None else None
 
     def node_at(self, path: str) -> Node:
         """The node a step path names.
@@ -527,9 +526,7 @@ class Run:
         Raises:
             DefinitionChanged: the class no longer declares it.
         """
-        prefix, name = split(path)
-        plan = plan_at(self.plan, prefix)
-        node = plan.nodes.get(name) if plan is not None else None
+        node = self.declared(path)
         if node is None:
             raise DefinitionChanged(
                 f"the stored execution refers to step {path!r}, "
