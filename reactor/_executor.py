@@ -743,7 +743,8 @@ class Run:
         if frame.scope.failure is None:
             frame.scope.failure = (path, exc)
         self.note("step.failed", path)
-        error = f"{type(exc).__name__}: {exc}"
+        # (A stand-in names the type of the exception it stands for itself.)
+        error = str(exc) if isinstance(exc, Recorded) else f"{type(exc).__name__}: {exc}"
         self.log("reactor.step.failed", step=path, error=self.scrub(error))
 
     # ----------------------------------------------------------------- calling
