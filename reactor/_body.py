@@ -6,7 +6,6 @@ requests inside it are codec trees (JSON with type tags), decoded by the engine.
 
 from __future__ import annotations
 
-import json
 from typing import Any, NewType
 
 import attrs
@@ -248,7 +247,7 @@ def load_body(text: str) -> Body:
         ValueError: the text is not a body (not JSON, or fields missing or mistyped).
     """
     try:
-        body: Body = _structure(json.loads(text), Body)
+        body: Body = _structure(_codec.parse_tree(text), Body)
     except (cattrs.BaseValidationError, KeyError, TypeError) as exc:
         raise ValueError(f"not an execution body: {exc}") from exc
     return body

@@ -17,7 +17,6 @@ that completed right after it started -- the common case -- is one row of three 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
@@ -38,7 +37,7 @@ def epoch_ms(seconds: float) -> int:
 
 def parse_rows(text: str) -> list[Row]:
     """The rows of a stored trace text (JSON arrays separated by commas)."""
-    return [tuple(row) for row in json.loads(f"[{text}]")] if text else []
+    return [tuple(row) for row in _codec.parse_tree(f"[{text}]")] if text else []
 
 
 def entries(rows: Iterable[Row], base: int) -> Iterator[Entry]:
