@@ -108,7 +108,12 @@ class Binder:
         """
         kwargs: dict[str, Any] = {}
         for b in call.bindings:
-            kwargs[b.param] = self.argument(frame, b, path, attempt=attempt, own=own, error=error)
+            if b.direct:
+                kwargs[b.param] = self.results[frame.prefix + b.name]
+            else:
+                kwargs[b.param] = self.argument(
+                    frame, b, path, attempt=attempt, own=own, error=error
+                )
         return kwargs
 
     def argument(

@@ -52,6 +52,13 @@ class Binding:
     path: tuple[str | int, ...] = ()
     constant: Any = None
     hint: Any = None
+    #: A step's result as it is (no path, no conversion): the common case, which
+    #: :meth:`reactor._invoke.Binder.bind` reads without a call.
+    direct: bool = attrs.field(init=False)
+
+    @direct.default
+    def _direct(self) -> bool:
+        return self.kind == "result" and not self.path and self.hint is None
 
 
 @attrs.frozen

@@ -370,7 +370,7 @@ def test_nan_never_reaches_the_writer(value: Any) -> None:
         _codec.dumps(value)
 
 
-class _Word(str, enum.Enum):
+class _Word(enum.StrEnum):
     A = "a"
 
 
