@@ -363,6 +363,54 @@ def test_the_fast_writer_writes_what_the_standard_one_does(tree: Any) -> None:
     assert deep_types(_codec.parse_tree(fast)) == deep_types(tree)
 
 
+@pytest.mark.skipif(_codec.orjson is None, reason="reactor[fast] (orjson) not installed")
+@settings(max_examples=300, deadline=None)
+@given(_json_data)
+def test_the_fast_reader_reads_what_the_standard_one_does(tree: Any) -> None:
+    """orjson reads the text (or hands it to the standard reader): the same value, every
+    int beyond 64 bits staying an exact int."""
+    text = _codec._make_dumper(None)(tree)
+    fast = _codec._make_loader(_codec.orjson)(text)
+    assert fast == _codec._make_loader(None)(text) == tree
+    assert deep_types(fast) == deep_types(tree)
+
+
+@pytest.mark.skipif(_codec.orjson is None, reason="reactor[fast] (orjson) not installed")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-9223372036854775809",  # 19 digits, below -2**63
+        "[18446744073709551616]",  # 20 digits, 2**64
+        '{"id": "1234567890123456789012"}',  # digits in a string: read the standard way
+        "1e400",
+        '"\\ud800"',
+        "NaN",
+        "[1, 2",
+        "[1] [2]",
+    ],
+    ids=[
+        "below-i64",
+        "u64+1",
+        "digit-string",
+        "huge-float",
+        "lone-surrogate",
+        "nan",
+        "cut",
+        "extra",
+    ],
+)
+def test_the_fast_reader_gives_the_standard_value_or_error(text: str) -> None:
+    fast, standard = _codec._make_loader(_codec.orjson), _codec._make_loader(None)
+    try:
+        expected = standard(text)
+    except Exception as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            fast(text)
+    else:
+        assert fast(text) == expected
+        assert deep_types(fast(text)) == deep_types(expected)
+
+
 @pytest.mark.parametrize("value", [math.nan, -math.inf, [1.0, {"x": math.inf}]])
 def test_nan_never_reaches_the_writer(value: Any) -> None:
     """orjson would write NaN as null: encode() refuses it first."""
@@ -805,6 +853,9 @@ def test_depth_limit_is_exact_for_plain_json() -> None:
             refuse(too_deep)
     with pytest.raises(SerializationError, match=f"nested more than {limit} levels deep"):
         _codec.loads("[" * (limit + 1) + "]" * (limit + 1))
+    # Deeper than the standard reader's recursion (orjson reads it; decode refuses it).
+    with pytest.raises(SerializationError):
+        _codec.loads("[" * 5000 + "]" * 5000)
 
 
 WRAPPERS = {
