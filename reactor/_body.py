@@ -180,7 +180,7 @@ class Body:
     span_context: dict[str, str] | None = None
 
 
-_converter = cattrs.Converter()
+_converter = cattrs.Converter(detailed_validation=False)
 # Trees are plain JSON already (walking them would cost ~20 µs per body for nothing), and
 # so are optional strings and numbers and the lists and maps of them: these are stored and
 # read back as they are (a body is only read from what a body wrote).
@@ -188,6 +188,8 @@ _AS_IS = (
     Tree,
     Trees,
     TraceText,
+    str,
+    int,
     str | None,
     int | None,
     float | None,

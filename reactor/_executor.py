@@ -39,7 +39,7 @@ from ._dsl import NOTHING, Halt, MapFailure, MapResult, Skip
 from ._fanout import element_failure, element_finished, element_id, start_element
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
-from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop
+from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop, in_task
 from ._lease import Heartbeat, Lease, new_token, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
@@ -1061,6 +1061,7 @@ class Run:
         if self.handler is not None:
             payload = self.handler(pending.public(node))
             if inspect.isawaitable(payload):
+                await in_task()
                 payload = await payload
             if payload is not None:
                 errors = schema_errors(node, payload)

@@ -24,6 +24,7 @@ __all__ = [
     "Binder",
     "call_now",
     "call_off_loop",
+    "in_task",
     "step_threads",
 ]
 
@@ -32,6 +33,18 @@ INLINE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 """Set by the sync facade while it drives a run on its private loop: sync steps may then be
 called inline (on a user's loop they would block everything else)."""
+
+
+async def in_task() -> None:
+    """Make sure what follows runs inside an asyncio task.
+
+    The sync facade may start a run eagerly, outside any task (:mod:`reactor._sync`); user
+    coroutines may need one (``asyncio.timeout()`` does). Yielding once hands the rest of
+    the run to a task.
+    """
+    if asyncio.current_task() is None:
+        await asyncio.sleep(0)
+
 
 # Sync steps leave the event loop on their own pool so a map of blocking elements is not
 # throttled by the loop's small default executor. Sized by configure(step_threads=...):
@@ -176,6 +189,7 @@ async def call_off_loop(
     """Await an async ``call``, or run a sync one on a step thread; bounded by ``timeout``."""
     fn = partial(call.fn, instance) if call.method else call.fn
     if call.is_async:
+        await in_task()
         if timeout is None:
             return await fn(**kwargs)
         return await asyncio.wait_for(fn(**kwargs), timeout)

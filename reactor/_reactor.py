@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar, cast
 
 from . import _actions, _background, _codec
 from ._config import storage_for
@@ -24,6 +24,8 @@ from .errors import DefinitionError, ExecutionNotFound, InputInvalid, Serializat
 from .storage import Storage
 
 __all__ = ["Reactor", "forget", "registered", "registry"]
+
+T = TypeVar("T")
 
 _registry: dict[str, type[Reactor]] = {}
 registry: Mapping[str, type[Reactor]] = types.MappingProxyType(_registry)
@@ -93,6 +95,17 @@ def _lookup(value: object, what: str, reactor: str) -> str:
         holder = "no live execution holds" if what == "correlation id" else "no execution has"
         raise ExecutionNotFound(f"{holder} the {what} {value!r}: {problem}", reactor=reactor)
     return cast("str", value)
+
+
+def _drive(reactor: type, coro: Coroutine[Any, Any, T]) -> T:
+    """Run an action's coroutine from sync code; eagerly (:mod:`reactor._sync`) on a store
+    whose methods need no task."""
+    try:
+        eager = not storage_for(reactor).needs_task
+    except BaseException:
+        coro.close()  # never started: no "never awaited" warning on top of the error
+        raise
+    return run_sync(coro, eager=eager)
 
 
 def _option(value: object, option: str, reactor: str) -> None:
@@ -280,7 +293,8 @@ class Reactor(metaclass=ReactorMeta):
                 ``idempotency_key`` is not a string of valid Unicode, or a breakpoint
                 names no step.
         """
-        return run_sync(
+        return _drive(
+            cls,
             cls.arun(
                 execution_id=execution_id,
                 idempotency_key=idempotency_key,
@@ -288,7 +302,7 @@ class Reactor(metaclass=ReactorMeta):
                 max_concurrency=max_concurrency,
                 breakpoints=breakpoints,
                 **inputs,
-            )
+            ),
         )
 
     @classmethod
@@ -342,8 +356,8 @@ class Reactor(metaclass=ReactorMeta):
             ReactorError: no task queue is installed, or the storage is not shared
                 (``MemoryStorage``).
         """
-        return run_sync(
-            cls.asubmit(execution_id=execution_id, idempotency_key=idempotency_key, **inputs)
+        return _drive(
+            cls, cls.asubmit(execution_id=execution_id, idempotency_key=idempotency_key, **inputs)
         )
 
     @classmethod
@@ -418,7 +432,8 @@ class Reactor(metaclass=ReactorMeta):
                 ``update`` naming a step that has not completed.
             OutputInvalid: an ``update`` fails its step's output schema (nothing changed).
         """
-        return run_sync(
+        return _drive(
+            cls,
             cls.aresume(
                 execution_id,
                 payload,
@@ -427,7 +442,7 @@ class Reactor(metaclass=ReactorMeta):
                 background=background,
                 update=update,
                 principal=principal,
-            )
+            ),
         )
 
     @classmethod
@@ -471,10 +486,11 @@ class Reactor(metaclass=ReactorMeta):
         it gets there; the returned Execution then has an empty ``id``. ``background``
         as for :meth:`resume`; ``principal`` (who resumes) is recorded in the trace.
         """
-        return run_sync(
+        return _drive(
+            cls,
             cls.aresume_by_correlation_id(
                 correlation_id, payload, background=background, principal=principal
-            )
+            ),
         )
 
     @classmethod
@@ -508,7 +524,7 @@ class Reactor(metaclass=ReactorMeta):
             ExecutionNotFound: no execution of this reactor has that id (``None``, a
                 number or a string holding a lone surrogate never names one).
         """
-        return run_sync(cls.afind(execution_id))
+        return _drive(cls, cls.afind(execution_id))
 
     @classmethod
     async def afind(cls, execution_id: str) -> Execution:
@@ -524,7 +540,7 @@ class Reactor(metaclass=ReactorMeta):
         Raises:
             ExecutionNotFound: no live execution of this reactor holds it.
         """
-        return run_sync(cls.afind_by_correlation_id(correlation_id))
+        return _drive(cls, cls.afind_by_correlation_id(correlation_id))
 
     @classmethod
     async def afind_by_correlation_id(cls, correlation_id: str) -> Execution:
@@ -552,7 +568,7 @@ class Reactor(metaclass=ReactorMeta):
             SerializationError: ``reason`` is not a string of valid Unicode (nothing
                 changes).
         """
-        return run_sync(cls.acancel(execution_id, reason=reason, principal=principal))
+        return _drive(cls, cls.acancel(execution_id, reason=reason, principal=principal))
 
     @classmethod
     async def acancel(
@@ -575,7 +591,7 @@ class Reactor(metaclass=ReactorMeta):
             NotPaused: the execution is running or already cancelled.
             ExecutionNotFound: no execution of this reactor has that id.
         """
-        return run_sync(cls.aundo(execution_id, principal=principal))
+        return _drive(cls, cls.aundo(execution_id, principal=principal))
 
     @classmethod
     async def aundo(cls, execution_id: str, *, principal: str | None = None) -> Execution:
@@ -608,7 +624,7 @@ class Reactor(metaclass=ReactorMeta):
         Raises:
             NotPaused: the execution has already ended.
         """
-        return run_sync(cls.asuspend(execution_id, reason, principal=principal))
+        return _drive(cls, cls.asuspend(execution_id, reason, principal=principal))
 
     @classmethod
     async def asuspend(

@@ -35,6 +35,7 @@ class MemoryStorage(Storage):
     """
 
     durable = False
+    needs_task = False
 
     def __init__(
         self, *, retention: float = DEFAULT_RETENTION, clock: Callable[[], float] = time.time
