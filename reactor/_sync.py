@@ -85,7 +85,7 @@ class _Rest:
     """The rest of a coroutine that suspended while stepped by hand, to await in a task:
     passes what it yields to the task and what the task sends or throws back to it."""
 
-    def __init__(self, coro: Coroutine[Any, Any, T], yielded: Any) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
         self._coro = coro
         self._yielded = yielded
 
