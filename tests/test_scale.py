@@ -13,6 +13,7 @@ import redis
 
 from reactor import Input, Reactor, configure, get_config, map_, step
 from reactor.storage import MemoryStorage, RedisStorage
+from reactor.storage.redis import _Client
 
 from conftest import reactor_using
 
@@ -126,9 +127,21 @@ async def test_hiredis_parses_replies_when_installed(redis_url: str) -> None:
     storage = RedisStorage.from_url(redis_url)
     try:
         await storage.load("nothing")
-        pool = storage._client().redis.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        await pool.release(connection)
+        client = storage._client()
+        assert isinstance(client, _Client)
+        [connection] = client.idle  # the one the load used
         assert type(connection._parser).__name__ == "_AsyncHiredisParser", hiredis
     finally:
         await storage.aclose()
+
+
+async def test_closing_the_storage_disconnects_its_idle_connections(redis_url: str) -> None:
+    storage = RedisStorage.from_url(redis_url)
+    before = _connections(redis_url)
+    await asyncio.gather(*(storage.load(f"nothing-{n}") for n in range(5)))
+    assert _connections(redis_url) - before >= 1
+    await storage.aclose()
+    deadline = time.monotonic() + 5
+    while _connections(redis_url) > before and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert _connections(redis_url) == before
