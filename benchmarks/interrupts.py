@@ -172,18 +172,18 @@ def scripted_cycle(
         execution_key = keys.execution(execution_id)
         paused = await write(
             keys=[execution_key, *common.args, keys.early(reactor, cid)],
-            args=[constants, values(execution_id, 0, "paused", [cid]), body],
+            args=[values(execution_id, 0, "paused", [cid]), body, *constants.args],
         )
         found = await lookup(
             keys=[keys.correlations(reactor), execution_key], args=[cid, execution_id]
         )
         claimed = await write(
             keys=[execution_key, *common.args],
-            args=[constants, values(execution_id, 1, "running", []), body],
+            args=[values(execution_id, 1, "running", []), body, *constants.args],
         )
         done = await write(
             keys=[execution_key, *common.args],
-            args=[constants, values(execution_id, 2, "completed", []), body],
+            args=[values(execution_id, 2, "completed", []), body, *constants.args],
         )
         assert (paused[0], found[0], claimed[0], done[0]) == ("ok", "found", "ok", "ok")
 

@@ -53,21 +53,11 @@ WRITE = """
 -- KEYS[2]   correlation index of the reactor (hash: correlation id -> execution id)
 -- KEYS[3]   deadline schedule (zset)
 -- KEYS[4]   lease schedule (zset)
--- KEYS[5..] the status indexes and expiry schedules ARGV[1][4] points at, then from
---           KEYS[ARGV[1][3]] on, the early-payload key of each correlation id listed in
+-- KEYS[5..] the status indexes and expiry schedules ARGV[6..] point at, then from
+--           KEYS[ARGV[5]] on, the early-payload key of each correlation id listed in
 --           the envelope, in order (none when the new status is finished: it holds no
 --           correlation id)
--- ARGV[1]   a JSON array of what every write of the reactor sends alike (the client
---           encodes it once per reactor):
---   [1]   retention in milliseconds (expiry of a finished execution)
---   [2]   the running status value
---   [3]   position in KEYS of the first early-payload key
---   [4]   object: status -> array of {i, j}: KEYS[i] is an index listing the
---         executions of that status (zset of ids scored by created_at; all reactors'
---         and the reactor's own in the standalone layout, the reactor's own in the
---         cluster layout); for a finished status, KEYS[j] is its expiry schedule (zset
---         of the same ids scored by when the execution expires), j = 0 otherwise
--- ARGV[2]   a JSON array of this write's values (one argument: packing dozens of
+-- ARGV[1]   a JSON array of this write's values (one argument: packing dozens of
 --           arguments costs the client more than the server spends decoding one):
 --   [1]   execution id
 --   [2]   expected version (0: the execution must not exist)
@@ -82,8 +72,18 @@ WRITE = """
 --         run out by the server's TIME
 --   [10..] envelope field, value, field, value... (all but body, version, created_at,
 --         updated_at, lease_expires, write_token, which this script sets)
--- ARGV[3]   the body (its own argument: inside the JSON it would be escaped and decoded
+-- ARGV[2]   the body (its own argument: inside the JSON it would be escaped and decoded
 --           again for nothing)
+-- ARGV[3..] what every write of the reactor sends alike (the client packs it once per
+--           reactor; plain arguments: decoding them as JSON cost ~7 µs a write):
+--   ARGV[3]   retention in milliseconds (expiry of a finished execution)
+--   ARGV[4]   the running status value
+--   ARGV[5]   position in KEYS of the first early-payload key
+--   ARGV[6..] triples status, i, j: KEYS[i] is an index listing the executions of that
+--             status (zset of ids scored by created_at; all reactors' and the reactor's
+--             own in the standalone layout, the reactor's own in the cluster layout);
+--             for a finished status, KEYS[j] is its expiry schedule (zset of the same
+--             ids scored by when the execution expires), j = 0 otherwise
 --
 -- Replies: {'ok', created_at, lease_expires or "", updated_at} (also when the stored
 -- version is already expected + 1 with the same write token: this write, resent after
@@ -94,13 +94,21 @@ local execution_key = KEYS[1]
 local correlations_key = KEYS[2]
 local deadlines_key = KEYS[3]
 local leases_key = KEYS[4]
-local constants = cjson.decode(ARGV[1])
-local args = cjson.decode(ARGV[2])
-local body = ARGV[3]
-local retention_ms = constants[1]
-local running = constants[2]
-local early_from = constants[3]
-local indexes = constants[4]
+local args = cjson.decode(ARGV[1])
+local body = ARGV[2]
+local retention_ms = ARGV[3]
+local running = ARGV[4]
+local early_from = tonumber(ARGV[5])
+-- The {i, j} KEYS positions of the indexes (and expiry schedules) of a status.
+local function indexes_of(status)
+  local found = {}
+  for n = 6, #ARGV, 3 do
+    if ARGV[n] == status then
+      found[#found + 1] = {tonumber(ARGV[n + 1]), tonumber(ARGV[n + 2])}
+    end
+  end
+  return found
+end
 local id = args[1]
 local expected_version = tonumber(args[2])
 local now = args[3]
@@ -184,14 +192,14 @@ redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at',
 -- deadline, and every call saved here is time inside the one round trip.
 if current[2] ~= fields.status then
   if current[2] then
-    for _, at in ipairs(indexes[current[2]]) do
+    for _, at in ipairs(indexes_of(current[2])) do
       redis.call('ZREM', KEYS[at[1]], id)
       if at[2] > 0 then
         redis.call('ZREM', KEYS[at[2]], id)
       end
     end
   end
-  for _, at in ipairs(indexes[fields.status]) do
+  for _, at in ipairs(indexes_of(fields.status)) do
     redis.call('ZADD', KEYS[at[1]], created_at, id)
   end
 end
@@ -219,7 +227,7 @@ end
 if finished then
   redis.call('PEXPIRE', execution_key, retention_ms)
   local expires = string.format('%.17g', server_now + tonumber(retention_ms) / 1000)
-  for _, at in ipairs(indexes[fields.status]) do
+  for _, at in ipairs(indexes_of(fields.status)) do
     local index_key, expiry_key = KEYS[at[1]], KEYS[at[2]]
     for _, old_id in ipairs(redis.call('ZRANGEBYSCORE', expiry_key, '-inf',
         string.format('%.17g', server_now), 'LIMIT', 0, SWEEP)) do

@@ -109,8 +109,8 @@ def _pack(command: Sequence[Arg | _Packed]) -> bytes:
     return b"*%d\r\n%s" % (count, b"".join(parts))
 
 
-def _unpacked(keys: Sequence[str | _Packed]) -> list[str]:
-    return [key for part in keys for key in (part.args if isinstance(part, _Packed) else (part,))]
+def _unpacked(args: Sequence[Arg | _Packed]) -> list[Arg]:
+    return [arg for part in args for arg in (part.args if isinstance(part, _Packed) else (part,))]
 
 
 class _Script:
@@ -175,7 +175,9 @@ class _Client:
         self.idle: list[redis.asyncio.Connection] = []
         self.closed = False
 
-    async def run(self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg]) -> Any:
+    async def run(
+        self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg | _Packed]
+    ) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
         count = sum(len(key.args) if isinstance(key, _Packed) else 1 for key in keys)
@@ -255,7 +257,9 @@ class _ClusterClient:
                 await self.redis.script_load(script.text)
                 self._loaded.add(script.sha)
 
-    async def run(self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg]) -> Any:
+    async def run(
+        self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg | _Packed]
+    ) -> Any:
         """Run ``script`` on the node of its keys, loading it on every primary first
         (again if a node lost it: restarted, or a replica promoted)."""
         if not self._ready:
@@ -264,7 +268,7 @@ class _ClusterClient:
             await self._load(script)
         # redis-py finds the node from the keys it is given one by one.
         flat = _unpacked(keys)
-        command = ("EVALSHA", script.sha, len(flat), *flat, *args)
+        command = ("EVALSHA", script.sha, len(flat), *flat, *_unpacked(args))
         try:
             return await self.send(None, *command)
         except redis.exceptions.NoScriptError:
@@ -404,7 +408,7 @@ class RedisStorage(Storage):
         self._clock = clock
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _Client | _ClusterClient] = {}
-        self._written: dict[tuple[str, float], tuple[_Packed, str]] = {}
+        self._written: dict[tuple[str, float], tuple[_Packed, _Packed]] = {}
 
     @classmethod
     def from_url(
@@ -455,9 +459,10 @@ class RedisStorage(Storage):
                 bound_to_running_loop(self.aclose)
             return client
 
-    def _written_by(self, reactor: str) -> tuple[_Packed, str]:
+    def _written_by(self, reactor: str) -> tuple[_Packed, _Packed]:
         """The keys after the execution's of every write of ``reactor``, and the write
-        script's ARGV[1] for it: the same for every write of the reactor, so built once."""
+        script's arguments from ARGV[3] on for it: the same for every write of the
+        reactor, so built once."""
         found = self._written.get((reactor, self.retention))
         if found is None:
             keys = [
@@ -467,7 +472,7 @@ class RedisStorage(Storage):
             ]
             # The cluster layout has no index across reactors: only the reactor's own.
             scopes = [reactor] if self.cluster else [None, reactor]
-            indexes: dict[str, list[tuple[int, int]]] = {}
+            indexes: list[str] = []
             for status in Status:
                 for scope in scopes:
                     keys.append(self.keys.status(status.value, scope))
@@ -476,14 +481,14 @@ class RedisStorage(Storage):
                     if status.finished:
                         keys.append(self.keys.expiry(status.value, scope))
                         expiry = index + 1
-                    indexes.setdefault(status.value, []).append((index, expiry))
+                    indexes += [status.value, str(index), str(expiry)]
             constants = [
                 str(_milliseconds(self.retention)),
                 Status.RUNNING.value,
-                len(keys) + 2,
-                indexes,
+                str(len(keys) + 2),
+                *indexes,
             ]
-            found = self._written[reactor, self.retention] = (_Packed(keys), _json(constants))
+            found = self._written[reactor, self.retention] = (_Packed(keys), _Packed(constants))
         return found
 
     def _connect(self) -> _Client:
@@ -701,7 +706,7 @@ class RedisStorage(Storage):
         )
         client = self._client()
         with _translate_errors("write", reactor=record.reactor, execution_id=record.id):
-            reply = await client.run(_WRITE, keys, [constants, values, record.body])
+            reply = await client.run(_WRITE, keys, [values, record.body, constants])
         match reply:
             case ["ok", str(created_at), str(lease_expires), str(updated_at)]:
                 if not finished:
