@@ -190,6 +190,7 @@ redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at',
 
 -- Index updates only when something changed: most writes keep the status and have no
 -- deadline, and every call saved here is time inside the one round trip.
+local new_indexes = nil  -- those of the new status, found once if needed
 if current[2] ~= fields.status then
   if current[2] then
     for _, at in ipairs(indexes_of(current[2])) do
@@ -199,7 +200,8 @@ if current[2] ~= fields.status then
       end
     end
   end
-  for _, at in ipairs(indexes_of(fields.status)) do
+  new_indexes = indexes_of(fields.status)
+  for _, at in ipairs(new_indexes) do
     redis.call('ZADD', KEYS[at[1]], created_at, id)
   end
 end
@@ -227,7 +229,7 @@ end
 if finished then
   redis.call('PEXPIRE', execution_key, retention_ms)
   local expires = string.format('%.17g', server_now + tonumber(retention_ms) / 1000)
-  for _, at in ipairs(indexes_of(fields.status)) do
+  for _, at in ipairs(new_indexes or indexes_of(fields.status)) do
     local index_key, expiry_key = KEYS[at[1]], KEYS[at[2]]
     for _, old_id in ipairs(redis.call('ZRANGEBYSCORE', expiry_key, '-inf',
         string.format('%.17g', server_now), 'LIMIT', 0, SWEEP)) do
