@@ -65,6 +65,7 @@ from .errors import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
+    "PLAIN",
     "TAG",
     "check_size",
     "decode",
@@ -179,9 +180,9 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 
 # --------------------------------------------------------------------------- encoding
 
-_PLAIN: Final = frozenset({int, bool, type(None)})
-"""Types that are JSON-native as they are (str also needs a Unicode check, float a
-finiteness check)."""
+PLAIN: Final = frozenset({int, bool, type(None)})
+"""Types that are JSON-native as they are: :func:`encode` returns their values unchanged,
+as their own tree (str also needs a Unicode check, float a finiteness check)."""
 _STR: Final = frozenset({str})
 
 
@@ -190,7 +191,7 @@ def _encode(value: Any, depth: int) -> Any:
     kind = type(value)
     # Exact type checks, not isinstance: subclasses (IntEnum, StrEnum, OrderedDict...) are
     # not JSON-native as far as type fidelity goes.
-    if kind in _PLAIN:
+    if kind in PLAIN:
         return value
     if kind is str:
         if value.isascii() or _surrogate(value) is None:
@@ -228,11 +229,7 @@ def _encode_members(
         if text_keys and not (type(key) is str and key.isascii()):
             _check_key(key)
         kind = type(item)
-        if (
-            (kind is str and item.isascii())
-            or kind in _PLAIN
-            or (kind is float and _isfinite(item))
-        ):
+        if (kind is str and item.isascii()) or kind in PLAIN or (kind is float and _isfinite(item)):
             continue
         try:
             encoded = _encode(item, depth + 1)
@@ -264,7 +261,7 @@ def _encode_list(items: list[Any], depth: int) -> list[Any]:
     if depth > MAX_DEPTH:
         raise _Unencodable(items, _TOO_DEEP_OR_CYCLE)
     # A list of numbers, or of ASCII text, is checked in C-level passes and kept as it is.
-    if _PLAIN.issuperset(map(type, items)) or (
+    if PLAIN.issuperset(map(type, items)) or (
         _STR.issuperset(map(type, items)) and "".join(items).isascii()
     ):
         return items
@@ -885,7 +882,7 @@ def encode(
             string with a lone surrogate, NaN, nesting deeper than :data:`MAX_DEPTH`); the
             message names its type and where it is, e.g. ``at $.items[2].when``.
     """
-    if type(value) in _PLAIN:  # the most common step results, without a call
+    if type(value) in PLAIN:  # the most common step results, without a call
         return value
     try:
         return _encode(value, 1)

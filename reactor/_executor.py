@@ -70,8 +70,7 @@ __all__ = ["Run", "Stop", "live_run", "suspend_all", "validate_inputs"]
 
 # Encoded results of these types are a few bytes, whatever the limit: no size check.
 _SURELY_SMALL = frozenset({int, float, bool, type(None)})
-# Values that are their own encoded tree (encode() returns them as they are).
-_OWN_TREES = frozenset({int, bool, type(None)})
+
 
 # Runs alive in this process, so a cancel from the same process stops them before
 # their next step without waiting for a storage round trip.
@@ -634,7 +633,7 @@ class Run:
             SerializationError: the result cannot be encoded, or is too large.
         """
         try:
-            if type(value) in _OWN_TREES:  # the most common results: no call
+            if type(value) in _codec.PLAIN:  # their own tree: the most common results, no call
                 tree = value
             else:
                 tree = _codec.encode(value, reactor=self.plan.name, execution_id=self.id, step=path)
