@@ -40,7 +40,7 @@ from ._fanout import element_failure, element_finished, element_id, start_elemen
 from ._frame import Failed, Frame, Scope
 from ._interrupts import Pending, schema_errors
 from ._invoke import INLINE_ALLOWED, Binder, call_now, call_off_loop, in_task
-from ._lease import Heartbeat, Lease, new_token, watchdog
+from ._lease import Heartbeat, Lease, watchdog
 from ._log import emitter
 from ._paths import plan_at, split
 from ._plan import Call, Node, Plan
@@ -65,6 +65,7 @@ from .errors import (
     StorageError,
 )
 from .storage import CorrelationTaken, EarlyPayloadWaiting, Storage, StoredExecution, WriteConflict
+from .storage._base import new_token
 
 __all__ = ["Run", "Stop", "live_run", "suspend_all", "validate_inputs"]
 

@@ -23,7 +23,6 @@ from typing import Any
 from . import _codec, _dispatch
 from ._body import Body, ParentLink, dump_body, load_body
 from ._config import get_config
-from ._lease import new_token
 from ._plan import Plan
 from ._records import Execution
 from ._retry import cas_retry
@@ -31,6 +30,7 @@ from ._saga import Recorded
 from ._status import Status
 from .errors import ExecutionFailed, FailureInfo
 from .storage import Storage, StoredExecution, WriteConflict
+from .storage._base import new_token
 
 __all__ = ["bar_element", "element_failure", "element_finished", "element_id", "start_element"]
 

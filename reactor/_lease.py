@@ -8,8 +8,6 @@ step called inline, the :class:`Watchdog` thread beats instead.
 from __future__ import annotations
 
 import asyncio
-import os
-import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -18,18 +16,7 @@ from typing import Any, Protocol
 from ._config import get_config
 from .errors import StorageError
 
-__all__ = ["Beating", "Heartbeat", "Lease", "Watchdog", "new_token", "watchdog"]
-
-# Owner tokens come from a private generator: one seeded by the application
-# (random.seed) could repeat tokens across processes. Reseeded in a forked child, which
-# would otherwise repeat its parent's tokens.
-_token_source = random.Random()
-os.register_at_fork(after_in_child=_token_source.seed)
-
-
-def new_token() -> str:
-    """A random 128-bit owner token (without a system call each, unlike a uuid4)."""
-    return f"{_token_source.getrandbits(128):032x}"
+__all__ = ["Beating", "Heartbeat", "Lease", "Watchdog", "watchdog"]
 
 
 class Lease:

@@ -128,7 +128,7 @@ end
 local SWEEP = 2
 
 local current = redis.call('HMGET', execution_key, 'version', 'status', 'correlation_ids',
-  'created_at', 'deadline', 'lease_expires', 'write_token', 'updated_at')
+  'created_at', 'deadline', 'lease_expires', 'write_token', 'updated_at', 'reason')
 local version = tonumber(current[1]) or 0
 if version ~= expected_version then
   if version == expected_version + 1 and current[7] == token then
@@ -147,32 +147,36 @@ if takeover and current[2] == running and current[6] and tonumber(current[6]) > 
 end
 
 -- Check every newly listed correlation id before writing anything. An id whose index
--- entry already names this execution is held, not newly listed.
-local wanted = {}
-if not finished then
-  wanted = cjson.decode(fields.correlation_ids)
-end
-local keep = {}
-for i, cid in ipairs(wanted) do
-  local holder = redis.call('HGET', correlations_key, cid)
-  if holder and holder ~= id then
-    return {'taken', cid, holder}
+-- entry already names this execution is held, not newly listed. A live execution that
+-- lists the ids it listed already holds them all (its writes listed them atomically,
+-- and only it releases them): most writes skip this.
+if finished or current[3] ~= fields.correlation_ids then
+  local wanted = {}
+  if not finished then
+    wanted = cjson.decode(fields.correlation_ids)
   end
-  if not holder and redis.call('EXISTS', KEYS[early_from + i - 1]) == 1 then
-    return {'early', cid}
+  local keep = {}
+  for i, cid in ipairs(wanted) do
+    local holder = redis.call('HGET', correlations_key, cid)
+    if holder and holder ~= id then
+      return {'taken', cid, holder}
+    end
+    if not holder and redis.call('EXISTS', KEYS[early_from + i - 1]) == 1 then
+      return {'early', cid}
+    end
+    keep[cid] = true
   end
-  keep[cid] = true
-end
 
-if current[3] then
-  for _, cid in ipairs(cjson.decode(current[3])) do
-    if not keep[cid] and redis.call('HGET', correlations_key, cid) == id then
-      redis.call('HDEL', correlations_key, cid)
+  if current[3] then
+    for _, cid in ipairs(cjson.decode(current[3])) do
+      if not keep[cid] and redis.call('HGET', correlations_key, cid) == id then
+        redis.call('HDEL', correlations_key, cid)
+      end
     end
   end
-end
-for _, cid in ipairs(wanted) do
-  redis.call('HSET', correlations_key, cid, id)
+  for _, cid in ipairs(wanted) do
+    redis.call('HSET', correlations_key, cid, id)
+  end
 end
 
 local lease_score = ''
@@ -182,11 +186,24 @@ if lease_seconds ~= '' then
   table.insert(args, lease_score)
 end
 
--- Replace the whole hash: fields the envelope no longer has (a cleared deadline...) go.
+-- Overwrite the hash in place; the optional fields the envelope no longer has (a
+-- cleared deadline...) go. (Cheaper than replacing the whole hash.)
 local created_at = current[4] or new_created_at
-redis.call('DEL', execution_key)
 redis.call('HSET', execution_key, 'version', expected_version + 1, 'created_at', created_at,
   'updated_at', now, 'body', body, 'write_token', token, unpack(args, 10))
+local gone = {}
+if current[5] and not fields.deadline then
+  gone[#gone + 1] = 'deadline'
+end
+if current[6] and lease_score == '' then
+  gone[#gone + 1] = 'lease_expires'
+end
+if current[9] and not fields.reason then
+  gone[#gone + 1] = 'reason'
+end
+if #gone > 0 then
+  redis.call('HDEL', execution_key, unpack(gone))
+end
 
 -- Index updates only when something changed: most writes keep the status and have no
 -- deadline, and every call saved here is time inside the one round trip.
@@ -197,6 +214,9 @@ if current[2] ~= fields.status then
       redis.call('ZREM', KEYS[at[1]], id)
       if at[2] > 0 then
         redis.call('ZREM', KEYS[at[2]], id)
+        if not finished then  -- finished before, live again: it no longer expires
+          redis.call('PERSIST', execution_key)
+        end
       end
     end
   end

@@ -144,6 +144,18 @@ _HOLDER_MOVES = 50
 turning out another (each miss means a concurrent write moved the id meanwhile)."""
 
 
+class _Attempt:
+    """One attempt of a call in flight, as the client's timer watches it."""
+
+    __slots__ = ("cancelling", "deadline", "expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self.task = task
+        self.deadline = deadline
+        self.cancelling = task.cancelling()
+        self.expired = False
+
+
 class _Client:
     """The redis-py client of one event loop.
 
@@ -174,6 +186,11 @@ class _Client:
         # attempt of a call, and the second goes on a fresh socket (see send).
         self.idle: list[redis.asyncio.Connection] = []
         self.closed = False
+        self.loop = asyncio.get_running_loop()
+        # The attempts in flight, and the one timer that fails those that outlast the
+        # timeout (armed while any is in flight).
+        self.attempts: set[_Attempt] = set()
+        self.watch: asyncio.TimerHandle | None = None
 
     async def run(
         self, script: _Script, keys: Sequence[str | _Packed], args: Sequence[Arg | _Packed]
@@ -188,27 +205,72 @@ class _Client:
         fresh connection if the link fails.
 
         Each attempt -- taking a connection (connecting if need be), sending, reading
-        the reply -- has :attr:`timeout` seconds in all. One timer per attempt, rather
-        than redis-py's per socket operation: its send timeout runs the send as a task
-        of its own, an extra event loop turn (~40 µs here) on every call.
+        the reply -- has :attr:`timeout` seconds in all (see :meth:`_attempt`).
         """
         async with self.slots:
             connection = self.idle.pop() if self.idle else self._new_connection()
             try:
                 try:
-                    async with asyncio.timeout(self.timeout):
-                        return await _reply(connection, script, command)
+                    return await self._attempt(connection, script, command)
                 except _TRANSIENT:
                     # A new socket (the next send connects again): the old one might still
                     # deliver the first reply, which must not pass for the second's.
                     await connection.disconnect()
-                async with asyncio.timeout(self.timeout):
-                    return await _reply(connection, script, command)
+                return await self._attempt(connection, script, command)
             finally:
                 if self.closed:
                     await connection.disconnect()
                 else:
                     self.idle.append(connection)
+
+    async def _attempt(
+        self,
+        connection: redis.asyncio.Connection,
+        script: _Script | None,
+        command: Sequence[Arg | _Packed],
+    ) -> Any:
+        """One attempt of a call, failed with ``TimeoutError`` (a transient error) if it
+        outlasts :attr:`timeout`, as ``asyncio.timeout`` would fail it.
+
+        One timer watches every attempt of the client rather than one per attempt:
+        ``asyncio.timeout`` costs ~10 µs of every call here (a timer armed and
+        cancelled each time), the watcher a set entry. Rather than redis-py's timeout
+        per socket operation too: its send timeout runs the send as a task of its own,
+        an extra event loop turn (~40 µs here) on every call.
+        """
+        task = asyncio.current_task()
+        if task is None:  # not inside a task: nothing the watcher could cancel
+            raise RuntimeError("RedisStorage calls must run inside an asyncio task")
+        attempt = _Attempt(task, self.loop.time() + self.timeout)
+        self.attempts.add(attempt)
+        if self.watch is None:
+            self.watch = self.loop.call_at(attempt.deadline, self._expire)
+        try:
+            return await _reply(connection, script, command)
+        except asyncio.CancelledError:
+            # As asyncio.timeout: a cancellation of ours becomes a timeout, unless the
+            # task was also cancelled from outside meanwhile.
+            if attempt.expired and task.uncancel() <= attempt.cancelling:
+                raise TimeoutError(f"no reply within {self.timeout} s") from None
+            raise
+        finally:
+            self.attempts.discard(attempt)
+
+    def _expire(self) -> None:
+        """Cancel the attempts past their deadline; watch again at the next deadline."""
+        self.watch = None
+        now = self.loop.time()
+        following = math.inf
+        for attempt in self.attempts:
+            if attempt.expired:
+                continue
+            if attempt.deadline <= now:
+                attempt.expired = True
+                attempt.task.cancel()
+            else:
+                following = min(following, attempt.deadline)
+        if following < math.inf:
+            self.watch = self.loop.call_at(following, self._expire)
 
     def _new_connection(self) -> redis.asyncio.Connection:
         # Connected by its first send; typed loosely in redis-py.
@@ -220,6 +282,9 @@ class _Client:
         """Disconnect the idle connections (one in use is when its call ends) and the
         client."""
         self.closed = True
+        if self.watch is not None:
+            self.watch.cancel()
+            self.watch = None
         idle, self.idle = self.idle, []
         for connection in idle:
             await connection.disconnect()
@@ -302,7 +367,7 @@ async def _reply(
 async def _call(connection: redis.asyncio.Connection, packed: bytes) -> Any:
     # On failure or cancellation, send and read disconnect the connection themselves, so
     # a reply left unread cannot be taken for the next command's.
-    await connection.send_packed_command(packed)
+    await connection.send_packed_command(packed, check_health=False)
     return await connection.read_response()
 
 

@@ -172,6 +172,50 @@ async def test_a_stalled_link_fails_a_call_within_the_socket_timeout(
     assert (await storage.load("e1")) is not None
 
 
+@pytest.mark.slow
+async def test_each_call_on_a_stalled_link_fails_at_its_own_deadline(
+    through_proxy: RedisStorage, proxy: Proxy
+) -> None:
+    storage = through_proxy
+    await create(storage, "e1")
+    await asyncio.gather(*(storage.load("e1") for _ in range(3)))  # three connections
+
+    async def failing_after(delay: float) -> float:
+        await asyncio.sleep(delay)
+        started = time.monotonic()
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(storage.load("e1"), 10)
+        return time.monotonic() - started
+
+    proxy.stall()
+    try:
+        # Started apart, so that one timer serves attempts with different deadlines.
+        elapsed = await asyncio.gather(*(failing_after(i * TIMEOUT / 3) for i in range(3)))
+    finally:
+        proxy.resume()
+    for seconds in elapsed:  # one send and one resend, each failing after the timeout
+        assert 2 * TIMEOUT - 0.05 < seconds < 2 * TIMEOUT + 1
+    assert (await storage.load("e1")) is not None
+
+
+async def test_a_call_cancelled_from_outside_is_cancelled_not_timed_out(
+    through_proxy: RedisStorage, proxy: Proxy
+) -> None:
+    storage = through_proxy
+    await create(storage, "e1")
+    proxy.stall()
+    try:
+        call = asyncio.ensure_future(storage.load("e1"))
+        await asyncio.sleep(TIMEOUT / 5)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(TIMEOUT * 1.5)  # past the deadline the call had
+    finally:
+        proxy.resume()
+    assert (await storage.load("e1")) is not None  # nothing left cancelled or unread
+
+
 async def test_timeouts_are_always_set_and_configurable(redis_url: str, proxy: Proxy) -> None:
     default = RedisStorage.from_url(redis_url)
     from_url = RedisStorage.from_url(f"{redis_url}?socket_timeout=0.25&socket_connect_timeout=0.5")
