@@ -116,11 +116,12 @@ def _unpacked(args: Sequence[Arg | _Packed]) -> list[Arg]:
 class _Script:
     """A Lua script, named by its SHA1 as ``EVALSHA`` wants it."""
 
-    __slots__ = ("sha", "text")
+    __slots__ = ("evalsha", "sha", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self.evalsha = _Packed(["EVALSHA", self.sha])  # the start of every call, packed once
 
 
 _WRITE = _Script(_lua.WRITE)
@@ -198,7 +199,7 @@ class _Client:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
         count = sum(len(key.args) if isinstance(key, _Packed) else 1 for key in keys)
-        return await self.send(script, "EVALSHA", script.sha, count, *keys, *args)
+        return await self.send(script, script.evalsha, count, *keys, *args)
 
     async def send(self, script: _Script | None, *command: Arg | _Packed) -> Any:
         """Send ``command`` (the ``EVALSHA`` of ``script``, if given), once more on a
