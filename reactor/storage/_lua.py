@@ -53,7 +53,7 @@ WRITE = """
 -- KEYS[2]   correlation index of the reactor (hash: correlation id -> execution id)
 -- KEYS[3]   deadline schedule (zset)
 -- KEYS[4]   lease schedule (zset)
--- KEYS[5..] the status indexes and expiry schedules ARGV[6..] point at, then from
+-- KEYS[5..] the status indexes and expiry schedules ARGV[6] points at, then from
 --           KEYS[ARGV[5]] on, the early-payload key of each correlation id listed in
 --           the envelope, in order (none when the new status is finished: it holds no
 --           correlation id)
@@ -79,11 +79,12 @@ WRITE = """
 --   ARGV[3]   retention in milliseconds (expiry of a finished execution)
 --   ARGV[4]   the running status value
 --   ARGV[5]   position in KEYS of the first early-payload key
---   ARGV[6..] triples status, i, j: KEYS[i] is an index listing the executions of that
---             status (zset of ids scored by created_at; all reactors' and the reactor's
---             own in the standalone layout, the reactor's own in the cluster layout);
---             for a finished status, KEYS[j] is its expiry schedule (zset of the same
---             ids scored by when the execution expires), j = 0 otherwise
+--   ARGV[6]   triples "status i j", separated by spaces: KEYS[i] is an index listing
+--             the executions of that status (zset of ids scored by created_at; all
+--             reactors' and the reactor's own in the standalone layout, the reactor's own
+--             in the cluster layout); for a finished status, KEYS[j] is its expiry
+--             schedule (zset of the same ids scored by when the execution expires), j = 0
+--             otherwise
 --
 -- Replies: {'ok', created_at, lease_expires or "", updated_at} (also when the stored
 -- version is already expected + 1 with the same write token: this write, resent after
@@ -102,9 +103,9 @@ local early_from = tonumber(ARGV[5])
 -- The {i, j} KEYS positions of the indexes (and expiry schedules) of a status.
 local function indexes_of(status)
   local found = {}
-  for n = 6, #ARGV, 3 do
-    if ARGV[n] == status then
-      found[#found + 1] = {tonumber(ARGV[n + 1]), tonumber(ARGV[n + 2])}
+  for listed, i, j in string.gmatch(ARGV[6], '(%S+) (%d+) (%d+)') do
+    if listed == status then
+      found[#found + 1] = {tonumber(i), tonumber(j)}
     end
   end
   return found
