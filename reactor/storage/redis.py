@@ -198,7 +198,9 @@ class _Client:
     ) -> Any:
         """Run ``script``, loading it first if the server does not know it (yet, or
         any more after a restart)."""
-        count = sum(len(key.args) if isinstance(key, _Packed) else 1 for key in keys)
+        count = 0
+        for key in keys:
+            count += len(key.args) if isinstance(key, _Packed) else 1
         return await self.send(script, script.evalsha, count, *keys, *args)
 
     async def send(self, script: _Script | None, *command: Arg | _Packed) -> Any:
