@@ -192,9 +192,9 @@ class Storage(abc.ABC):
 
     #: Whether executions survive the process (enables leases and crash recovery).
     durable: bool = False
-    #: Whether its methods must run inside an asyncio task (``asyncio.timeout()`` needs
-    #: one): a sync call on a store that needs none may start without an event loop
-    #: iteration, as long as nothing suspends.
+    #: Whether its methods must run inside an asyncio task (a timeout that cancels a
+    #: call in flight needs one): a sync call on a store that needs none may start
+    #: without an event loop iteration, as long as nothing suspends.
     needs_task: bool = True
     #: Seconds a finished execution is kept.
     retention: float = DEFAULT_RETENTION
