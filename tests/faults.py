@@ -161,6 +161,15 @@ class Proxy:
 
         self._run(open_())
 
+    @contextlib.contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Both ways held for the ``with`` block, let through again however it ends."""
+        self.stall()
+        try:
+            yield
+        finally:
+            self.resume()
+
     def cut(self) -> None:
         """Close every live connection abruptly (bytes held are lost); keep accepting."""
 
