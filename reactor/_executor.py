@@ -236,9 +236,8 @@ class Run:
         principal: str | None = None,
     ) -> None:
         """Add an entry to the trace (the newest ``TRACE_LIMIT`` are kept)."""
-        trace = self.trace
-        rows = trace.rows
-        rows.append((event, step, int(self.clock() * 1000) - trace.base, attempt, principal))
+        rows = self.trace.rows
+        rows.append((event, step, self.trace.offset(self.clock()), attempt, principal))
         if len(rows) > 2 * TRACE_LIMIT:
             self.trace.trim()
 
@@ -909,7 +908,7 @@ class Run:
             except ArgumentInvalid as exc:
                 self.fail(frame, node, path, exc, compensate=False)
                 return None
-            # note() inlined: steps are the hot path.
+            # note() and Trace.offset() inlined: steps are the hot path.
             started = ("step.started", path, int(clock() * 1000) - base, attempt, None)
             trace.append(started)
             if log.enabled:
@@ -971,15 +970,8 @@ class Run:
         if trace and trace[-1] is started:
             # One short row for both (see reactor._trace): rows are stored at every write.
             began = started[2]
-            trace[-1] = (
-                (path, began, completed - began, attempt)
-                if attempt > 1
-                else (
-                    path,
-                    began,
-                    completed - began,
-                )
-            )
+            took = completed - began
+            trace[-1] = (path, began, took, attempt) if attempt > 1 else (path, began, took)
         else:
             trace.append(("step.completed", path, completed, attempt, None))
         if len(trace) > 2 * TRACE_LIMIT:

@@ -73,6 +73,10 @@ class Trace:
         self.count = count
         self.rows: list[Row] = []
 
+    def offset(self, seconds: float) -> int:
+        """The row time of epoch time ``seconds``: whole milliseconds since :attr:`base`."""
+        return epoch_ms(seconds) - self.base
+
     def stored(self) -> tuple[str, int]:
         """The text and the row count to store: the newest rows, at most twice
         ``TRACE_LIMIT`` (trimmed back to ``TRACE_LIMIT`` when there are more)."""

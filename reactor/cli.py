@@ -54,7 +54,7 @@ from ._config import configure, get_config
 from ._reactor import Reactor, registry
 from ._records import TRACE_LIMIT, Execution
 from ._status import Status
-from ._trace import Trace, entries, epoch_ms, parse_rows
+from ._trace import Trace
 from .errors import (
     DefinitionChanged,
     ExecutionNotFound,
@@ -491,9 +491,7 @@ async def _suspend(args: argparse.Namespace, storage: Storage) -> None:
         body = _body(stored)
         body["suspend_request"] = reason
         trace = Trace(stored.created_at, body.get("trace", ""), body.get("trace_length", 0))
-        trace.rows.append(
-            ("suspended", "suspended", epoch_ms(time.time()) - trace.base, None, None)
-        )
+        trace.rows.append(("suspended", "suspended", trace.offset(time.time()), None, None))
         body["trace"], body["trace_length"] = trace.stored()
         return stored.evolve(body=json.dumps(body, separators=(",", ":")))
 
@@ -759,9 +757,9 @@ def _stored_document(stored: StoredExecution) -> dict[str, Any]:
                     "attempt": attempt,
                     "principal": principal,
                 }
-                for event, step, when, attempt, principal in list(
-                    entries(parse_rows(body.get("trace", "")), epoch_ms(stored.created_at))
-                )[-TRACE_LIMIT:]
+                for event, step, when, attempt, principal in Trace(
+                    stored.created_at, body.get("trace", "")
+                ).view()[-TRACE_LIMIT:]
             ],
         }
     except (KeyError, TypeError) as exc:

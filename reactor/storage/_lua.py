@@ -211,14 +211,16 @@ end
 local new_indexes = nil  -- those of the new status, found once if needed
 if current[2] ~= fields.status then
   if current[2] then
+    local was_finished = false  -- the old status has expiry schedules
     for _, at in ipairs(indexes_of(current[2])) do
       redis.call('ZREM', KEYS[at[1]], id)
       if at[2] > 0 then
         redis.call('ZREM', KEYS[at[2]], id)
-        if not finished then  -- finished before, live again: it no longer expires
-          redis.call('PERSIST', execution_key)
-        end
+        was_finished = true
       end
+    end
+    if was_finished and not finished then  -- live again: it no longer expires
+      redis.call('PERSIST', execution_key)
     end
   end
   new_indexes = indexes_of(fields.status)
